@@ -1,0 +1,3 @@
+from effcli.cli.main import main
+
+main()

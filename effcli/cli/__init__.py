@@ -1,0 +1,1 @@
+"""The `effdl` command line: argument parsing and printing only."""

@@ -1,0 +1,61 @@
+"""`effdl plan RECIPE`: the variants and the node tree, with what is already cached."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from effcli.cli._common import console, reports_errors
+
+
+@reports_errors
+def plan(
+    recipe: Path = typer.Argument(..., help="The recipe YAML file."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run directory to check the cache in (default: results/<name>)."
+    ),
+) -> None:
+    """Show what `effdl run` would do: variants, shared nodes, trainings, cached nodes."""
+    from effcli.execute.workspace import RunDir
+    from effcli.plan import load_plan
+    from effcli.results import ResultsStore
+
+    the_plan = load_plan(recipe)
+    run_dir = RunDir(out or Path("results") / the_plan.name)
+    done = ResultsStore(run_dir.results).statuses()
+
+    table = Table(title=f"{the_plan.name}: {len(the_plan.variants)} variants")
+    table.add_column("variant")
+    table.add_column("pipeline")
+    for knob in the_plan.knobs:
+        table.add_column(knob.label)
+    table.add_column("recorded")
+    for variant in the_plan.variants:
+        cells = ["" if variant.knobs[k.label] is None else str(variant.knobs[k.label])
+                 for k in the_plan.knobs]
+        table.add_row(variant.id, variant.pipeline, *cells, done.get(variant.id, "-"))
+    console.print(table)
+
+    tree = Tree(f"[bold]nodes[/] ({run_dir.root})")
+
+    def add(branch: Tree, parent: str | None) -> None:
+        for node in the_plan.children(parent):
+            state = "[green]cached[/]" if run_dir.node_done(node.key) else "[yellow]to run[/]"
+            add(branch.add(f"{node.label} [dim]{node.short}[/] {state}"), node.key)
+
+    add(tree, None)
+    console.print(tree)
+
+    nodes = list(the_plan.nodes.values())
+    cached = [n for n in nodes if run_dir.node_done(n.key)]
+    by_kind = Counter(n.kind for n in nodes)
+    trainings = [n for n in nodes if n.trains]
+    console.print(
+        f"{len(nodes)} nodes ({', '.join(f'{c} {k}' for k, c in by_kind.items())}); "
+        f"{len(trainings)} trainings, {sum(1 for n in trainings if run_dir.node_done(n.key))} "
+        f"of them cached; {len(cached)} nodes cached, {len(nodes) - len(cached)} to run"
+    )

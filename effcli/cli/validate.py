@@ -1,0 +1,21 @@
+"""`effdl validate RECIPE`: check a recipe without importing TensorFlow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from effcli.cli._common import console, reports_errors
+
+
+@reports_errors
+def validate(recipe: Path = typer.Argument(..., help="The recipe YAML file.")) -> None:
+    """Check a recipe (schema, sweeps, stage order); exit 2 with one line naming the problem."""
+    from effcli.plan import load_plan
+
+    plan = load_plan(recipe)
+    console.print(
+        f"[green]ok[/]: {recipe} is valid: {len(plan.variants)} variant(s), "
+        f"{len(plan.nodes)} node(s)"
+    )

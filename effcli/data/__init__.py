@@ -1,0 +1,1 @@
+"""Datasets: one module per source, registered by name in `data.base.datasets`."""

@@ -1,0 +1,1 @@
+"""Executors: one module each, registered by name in `execute.base.executors`."""

@@ -1,0 +1,254 @@
+"""The run directory and the work done in it: build nodes (or load them from the cache), finish
+variants (export, measure, write artifacts and the results row).
+
+Layout of a run directory:
+  results.csv                 one row per variant
+  recipe.yaml, plan.json      the merged recipe and the plan that ran
+  split.json, test.npz        how the data was split; the exact preprocessed test inputs/labels
+  cache/<node key>/           a finished node: meta.json + its artifact
+  artifacts/<variant>/        model.tflite (+ model.keras), recipe.yaml, metrics.json, nodes.json
+Everything is written to a temporary name and renamed into place, so a killed run never leaves a
+half-written file that a rerun would take as finished.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from effcli.artifacts import ARTIFACT_KINDS, TFLITE_FILE, Artifact
+from effcli.data.base import DataSplits, datasets
+from effcli.errors import EffdlError, FatalError
+from effcli.execute.base import Reporter
+from effcli.plan import Node, Plan, Variant
+from effcli.results import ResultsStore
+from effcli.stages.base import NodeInfo, StageContext, stages
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line for the results CSV."""
+    text = " ".join(str(exc).split())
+    if not isinstance(exc, EffdlError):  # our own errors are already phrased for the user
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:500]
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """Paths inside one run directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.results = self.root / "results.csv"
+        self.cache = self.root / "cache"
+        self.artifacts = self.root / "artifacts"
+        self.test_npz = self.root / "test.npz"
+        self.split_json = self.root / "split.json"
+        self.run_json = self.root / "run.json"
+
+    def node(self, key: str) -> Path:
+        return self.cache / key
+
+    def node_done(self, key: str) -> bool:
+        return (self.node(key) / "meta.json").is_file()
+
+    def artifact(self, variant_id: str) -> Path:
+        return self.artifacts / variant_id
+
+
+class Workspace:
+    """Builds nodes and finishes variants of one plan inside one run directory."""
+
+    def __init__(self, plan: Plan, root: Path, reporter: Reporter) -> None:
+        self.plan = plan
+        self.dir = RunDir(root)
+        self.store = ResultsStore(self.dir.results)
+        self.reporter = reporter
+        self._data: DataSplits | None = None
+        self._memory: dict[str, Artifact] = {}
+        self.ran = 0
+        self.cached = 0
+        self.ok = 0
+        self.failed = 0
+
+    # -- run directory -------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Hold the run lock, check the directory belongs to this data, write recipe and plan."""
+        self.dir.root.mkdir(parents=True, exist_ok=True)
+        with open(self.dir.root / ".run.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise FatalError(
+                    f"another effdl run is using {self.dir.root}; wait for it or pass --out"
+                ) from None
+            self._claim()
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _claim(self) -> None:
+        record = {"name": self.plan.name, "data_key": self.plan.data_key, "data": self.plan.data_spec,
+                  "seed": self.plan.seed}
+        if self.dir.run_json.exists():
+            old = json.loads(self.dir.run_json.read_text())
+            if old.get("data_key") != record["data_key"]:
+                raise FatalError(
+                    f"{self.dir.root} holds results for other data or seed ({old.get('data')}, seed "
+                    f"{old.get('seed')}); their rows would not be comparable: pass --out or delete it"
+                )
+        _write_json(self.dir.run_json, record)
+        tmp = self.dir.root / f".recipe.yaml.{os.getpid()}.tmp"
+        tmp.write_text(yaml.safe_dump(self.plan.source.doc, sort_keys=False))
+        os.replace(tmp, self.dir.root / "recipe.yaml")
+        _write_json(self.dir.root / "plan.json", self.plan.to_json())
+
+    @property
+    def data(self) -> DataSplits:
+        """The dataset, loaded once; its split and test set are saved for re-evaluation."""
+        if self._data is None:
+            spec = dict(self.plan.data_spec)
+            dataset = datasets.get(spec.pop("source"))
+            self._data = dataset().load(dataset.Params.model_validate(spec), self.plan.seed)
+            _write_json(self.dir.split_json, {"data": self.plan.data_spec, **self._data.split})
+            tmp = self.dir.root / f".test.{os.getpid()}.tmp.npz"
+            np.savez_compressed(tmp, x=self._data.x_test, y=self._data.y_test)
+            os.replace(tmp, self.dir.test_npz)
+        return self._data
+
+    # -- nodes ---------------------------------------------------------------------------------
+    def meta(self, key: str) -> dict[str, Any]:
+        return json.loads((self.dir.node(key) / "meta.json").read_text())
+
+    def artifact(self, key: str) -> Artifact:
+        if key not in self._memory:
+            kind = self.meta(key)["artifact"]
+            self._memory[key] = ARTIFACT_KINDS[kind].load(self.dir.node(key))
+        return self._memory[key]
+
+    def release(self, key: str) -> None:
+        self._memory.pop(key, None)
+
+    def build(self, node: Node) -> None:
+        """Run the node's stage unless the cache has it; save the result atomically."""
+        self.reporter.node_started(node)
+        if self.dir.node_done(node.key):
+            self.cached += 1
+            self.reporter.node_finished(node, cached=True, seconds=0.0)
+            return
+        start = time.perf_counter()
+        parent = self.artifact(node.parent) if node.parent else None
+        history = tuple(self._history(node.parent))
+        stage = stages.get(node.kind)(node.params, node.resolved)
+        ctx = StageContext(
+            data=self.data,
+            seed=self.plan.seed,
+            history=history,
+            on_epoch=lambda epoch, epochs, logs: self.reporter.epoch(node, epoch, epochs, logs),
+        )
+        result = stage.run(parent, ctx)
+        meta = {
+            "key": node.key, "stage": node.kind, "label": node.label, "parent": node.parent,
+            "resolved": node.resolved, "artifact": result.artifact.kind, "metrics": result.metrics,
+            "info": result.info, "train_seconds": result.train_seconds,
+            "seconds": time.perf_counter() - start, "finished_at": time.time(),
+        }
+        final = self.dir.node(node.key)
+        tmp = self.dir.cache / f".{node.key}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        result.artifact.save(tmp)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        if final.exists():  # a stale, unfinished folder: replace it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        self._memory[node.key] = result.artifact
+        self.ran += 1
+        self.reporter.node_finished(node, cached=False, seconds=meta["seconds"])
+
+    def _history(self, key: str | None) -> list[NodeInfo]:
+        chain: list[NodeInfo] = []
+        while key is not None:
+            meta = self.meta(key)
+            chain.insert(0, NodeInfo(kind=meta["stage"], resolved=meta["resolved"], info=meta["info"]))
+            key = meta["parent"]
+        return chain
+
+    # -- variants ------------------------------------------------------------------------------
+    def _base_row(self, variant: Variant) -> dict[str, Any]:
+        return {"variant": variant.id, "pipeline": variant.pipeline, **variant.knobs}
+
+    def fail(self, variant: Variant, reason: str) -> None:
+        self.store.append({**self._base_row(variant), "status": "failed", "error": reason})
+        self.failed += 1
+        self.reporter.variant_finished(variant, "failed", reason)
+
+    def finish(self, variant: Variant) -> None:
+        """Export the leaf, measure it, write the artifact folder and the results row."""
+        try:
+            row = self._measure(variant)
+        except Exception as exc:
+            self.fail(variant, f"export/measure: {one_line(exc)}")
+            return
+        self.store.append(row)
+        self.ok += 1
+        self.reporter.variant_finished(variant, "ok", "")
+
+    def _measure(self, variant: Variant) -> dict[str, Any]:
+        from effcli.measure.footprint import gzip_bytes, tflite_bytes
+        from effcli.measure.litert import LiteRTModel
+        from effcli.measure.weights import weight_counts
+
+        deployable = self.artifact(variant.leaf).to_tflite()
+        metas = [self.meta(key) for key in variant.nodes]
+        final = self.dir.artifact(variant.id)
+        tmp = self.dir.artifacts / f".{variant.id}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        deployable.save(tmp)
+        doc = dict(variant.doc)
+        (tmp / "recipe.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        (tmp / "nodes.json").write_text(json.dumps(metas, indent=2, sort_keys=True, default=str))
+
+        data = self.data
+        tflite_path = tmp / TFLITE_FILE
+        runtime = LiteRTModel(tflite_path, num_threads=1)
+        p50, p95 = runtime.latency_ms(data.x_test[0])
+        metrics: dict[str, Any] = {
+            "tflite_accuracy": runtime.accuracy(data.x_test, data.y_test),
+            "tflite_bytes": tflite_bytes(tflite_path),
+            "gzip_bytes": gzip_bytes(tflite_path),
+            "latency_ms_p50": p50,
+            "latency_ms_p95": p95,
+            "train_seconds": sum(float(m.get("train_seconds", 0.0)) for m in metas),
+        }
+        if deployable.source is not None:
+            model = deployable.source.model
+            logits = model.predict(data.x_test, batch_size=256, verbose=0)
+            metrics["accuracy"] = float(np.mean(np.argmax(logits, axis=-1) == data.y_test))
+            params, nonzero = weight_counts(model)
+            metrics.update(params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params)
+        for meta in metas:
+            metrics.update(meta.get("metrics", {}))
+        _write_json(tmp / "metrics.json", {"variant": variant.id, **variant.knobs, **metrics})
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        return {**self._base_row(variant), "status": "ok", "error": "", **metrics}

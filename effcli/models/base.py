@@ -1,0 +1,33 @@
+"""The ModelFamily interface and its registry."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+from effcli.recipe.schema import StrictModel
+from effcli.registry import Registry
+
+if TYPE_CHECKING:
+    from effcli._tf import keras
+
+
+class FamilyParams(StrictModel):
+    """Base of every family's argument schema."""
+
+
+class ModelFamily(ABC):
+    """Builds an uncompiled tf_keras Functional model that outputs logits."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[FamilyParams]] = FamilyParams
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+
+    @abstractmethod
+    def build(
+        self, params: FamilyParams, input_shape: tuple[int, ...], num_classes: int
+    ) -> keras.Model:
+        """The model for this input shape and class count (logits, no softmax)."""
+
+
+families: Registry[ModelFamily] = Registry("model family", "effcli.models", ModelFamily)

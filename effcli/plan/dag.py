@@ -1,0 +1,159 @@
+"""Build the plan: every variant is a chain of nodes; equal chains prefixes are one node.
+
+A node's key hashes what decides its output: stage kind and resolved arguments, the parent's key,
+the data spec and the seed. So a rerun finds every finished node, and a new sweep value adds only
+the nodes that differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from effcli.recipe.schema import Recipe
+from effcli.recipe.source import RecipeSource, load_source
+from effcli.recipe.sweep import Knob, expand, find_knobs
+from effcli.recipe.validate import validate_recipe
+from effcli.stages.base import stages
+
+CACHE_VERSION = 1  # bump when a change makes old cached nodes wrong
+
+
+def _digest(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def node_key(kind: str, resolved: dict[str, Any], parent: str | None, data: dict[str, Any],
+             seed: int) -> str:
+    """Content hash of everything that decides a node's output."""
+    return _digest({"v": CACHE_VERSION, "stage": kind, "resolved": resolved, "parent": parent,
+                    "data": data, "seed": seed})
+
+
+@dataclass(frozen=True)
+class Node:
+    key: str
+    kind: str
+    index: int  # position of the stage in the recipe's pipeline
+    label: str
+    params: BaseModel = field(compare=False, repr=False)
+    resolved: dict[str, Any] = field(compare=False)
+    parent: str | None = None
+    trains: bool = False
+
+    @property
+    def short(self) -> str:
+        return self.key[:12]
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    pipeline: str
+    knobs: dict[str, Any]
+    nodes: tuple[str, ...]
+    recipe: Recipe
+    doc: dict[str, Any]
+
+    @property
+    def leaf(self) -> str:
+        return self.nodes[-1]
+
+
+@dataclass
+class Plan:
+    name: str
+    source: RecipeSource
+    knobs: list[Knob]
+    data_spec: dict[str, Any]
+    seed: int
+    nodes: dict[str, Node] = field(default_factory=dict)  # parents before children
+    variants: list[Variant] = field(default_factory=list)
+
+    @property
+    def data_key(self) -> str:
+        return _digest({"data": self.data_spec, "seed": self.seed})
+
+    def children(self, key: str | None) -> list[Node]:
+        return [n for n in self.nodes.values() if n.parent == key]
+
+    def variants_ending_at(self, key: str) -> list[Variant]:
+        return [v for v in self.variants if v.leaf == key]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "data": self.data_spec,
+            "seed": self.seed,
+            "knobs": [k.label for k in self.knobs],
+            "nodes": [
+                {"key": n.key, "stage": n.kind, "label": n.label, "parent": n.parent,
+                 "resolved": n.resolved}
+                for n in self.nodes.values()
+            ],
+            "variants": [
+                {"variant": v.id, "pipeline": v.pipeline, "knobs": v.knobs, "nodes": list(v.nodes)}
+                for v in self.variants
+            ],
+        }
+
+
+def _knob_values(knobs: list[Knob], choice: dict[tuple[Any, ...], int], recipe: Recipe
+                 ) -> dict[str, Any]:
+    """Each knob's value in this variant; empty when its stage is disabled in this variant."""
+    enabled = {stage.index for stage in recipe.pipeline}
+    values: dict[str, Any] = {}
+    for knob in knobs:
+        loc = knob.loc
+        off = loc[0] == "pipeline" and loc[1] not in enabled and loc[2:] != ("enabled",)
+        values[knob.label] = None if off else knob.values[choice[loc]]
+    return values
+
+
+def build_plan(source: RecipeSource) -> Plan:
+    """Expand sweeps, validate every variant, and share nodes between equal prefixes."""
+    knobs = find_knobs(source)
+    plan: Plan | None = None
+    seen_leaves: set[str] = set()
+    for assignment in expand(source, knobs):
+        recipe = validate_recipe(assignment.doc, source, assignment.choice)
+        if plan is None:
+            plan = Plan(name=recipe.name, source=source, knobs=knobs,
+                        data_spec=recipe.data.spec(), seed=recipe.seed)
+        parent: str | None = None
+        chain: list[str] = []
+        for stage in recipe.pipeline:
+            cls = stages.get(stage.kind)
+            resolved = cls.resolve(stage.params, recipe)
+            key = node_key(stage.kind, resolved, parent, plan.data_spec, plan.seed)
+            if key not in plan.nodes:
+                plan.nodes[key] = Node(key=key, kind=stage.kind, index=stage.index,
+                                       label=cls.describe(stage.params), params=stage.params,
+                                       resolved=resolved,
+                                       parent=parent, trains=cls.trains)
+            chain.append(key)
+            parent = key
+        if chain[-1] in seen_leaves:  # e.g. a disabled stage's other sweep values
+            continue
+        seen_leaves.add(chain[-1])
+        plan.variants.append(Variant(
+            id=chain[-1][:12],
+            pipeline=">".join(s.kind for s in recipe.pipeline),
+            knobs=_knob_values(knobs, assignment.choice, recipe),
+            nodes=tuple(chain),
+            recipe=recipe,
+            doc=assignment.doc,
+        ))
+    assert plan is not None  # expand() always yields at least one assignment
+    return plan
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read, validate and plan a recipe file; raises RecipeError on any problem."""
+    return build_plan(load_source(path))

@@ -1,0 +1,118 @@
+"""The validated recipe: pydantic models for the fixed sections, typed holders for the plug-ins.
+
+`data`, `model` and `pipeline` entries are validated by the Params model of the dataset, model
+family or stage they name, so a new plug-in brings its own schema and the recipe needs no edit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class StrictModel(BaseModel):
+    """Base of every recipe schema: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitSpec(StrictModel):
+    """Fractions of the data for training, validation (all selection) and test (reporting only)."""
+
+    train: float = Field(0.7, gt=0, lt=1, description="a fraction in (0, 1)")
+    val: float = Field(0.1, gt=0, lt=1, description="a fraction in (0, 1)")
+    test: float = Field(0.2, gt=0, lt=1, description="a fraction in (0, 1)")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitSpec:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"train + val + test must sum to 1 (got {total:g})")
+        return self
+
+
+class EarlyStoppingSpec(StrictModel):
+    """Stop when the validation metric stalls, and keep the best epoch's weights.
+
+    `start_from_epoch` defaults to a warm-up: BatchNorm statistics on small data need a few
+    hundred steps, and stopping before that returned chance-level models (measured on digits).
+    """
+
+    enabled: bool = True
+    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    patience: int = Field(5, ge=1, le=1000, description="epochs without improvement, >= 1")
+    start_from_epoch: int = Field(8, ge=0, description="epochs before stopping may start, >= 0")
+    restore_best: bool = True
+
+
+class TrainSpec(StrictModel):
+    """Training defaults shared by every stage that trains or fine-tunes."""
+
+    epochs: int = Field(20, ge=1, le=10_000, description="a whole number of epochs, 1..10000")
+    batch_size: int = Field(32, ge=1, le=65_536, description="a whole number, 1..65536")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="a positive number, e.g. 1e-3")
+    early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
+
+
+class RecipeDoc(StrictModel):
+    """The top level of a recipe file (after `extends` is merged and sweeps are chosen)."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    )
+    description: str = ""
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="a whole number >= 0")
+    data: dict[str, Any] = Field(default_factory=lambda: {"source": "digits"})
+    model: dict[str, Any] = Field(default_factory=lambda: {"family": "cnn"})
+    train: TrainSpec = TrainSpec()
+    pipeline: list[dict[str, Any]] = Field(
+        min_length=1, description="a list of stages, e.g. - {stage: train}"
+    )
+
+
+class ModelDoc(StrictModel):
+    """`model:` names a registered family and its arguments."""
+
+    family: str = "cnn"
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str
+    params: BaseModel
+
+    def spec(self) -> dict[str, Any]:
+        """What identifies the data: part of every node key."""
+        return {"source": self.source, **self.params.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    family: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    kind: str
+    index: int  # position in the recipe's pipeline (disabled stages keep their numbers)
+    params: BaseModel
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One fully chosen variant of a recipe, every part validated."""
+
+    name: str
+    description: str
+    seed: int
+    data: DataConfig
+    model: ModelConfig
+    train: TrainSpec
+    pipeline: tuple[StageConfig, ...]

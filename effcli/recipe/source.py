@@ -1,0 +1,190 @@
+"""Read a recipe file: YAML (safe_load only) with the file and line of every value, and `extends`.
+
+Every later error points back here, so each value's position is kept beside the merged document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from effcli.errors import RecipeError
+
+Loc = tuple[str | int, ...]
+Positions = dict[Loc, tuple[str, int]]
+
+
+def format_loc(loc: Loc) -> str:
+    """('pipeline', 1, 'sparsity') -> 'pipeline[1].sparsity'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class RecipeSource:
+    """A recipe as read from disk: the merged document and where each value came from."""
+
+    path: Path
+    doc: dict[str, Any]
+    positions: Positions = field(default_factory=dict)
+
+    def where(self, loc: Loc) -> tuple[str, int | None]:
+        """File and line of the deepest known prefix of `loc`."""
+        for end in range(len(loc), -1, -1):
+            hit = self.positions.get(tuple(loc[:end]))
+            if hit:
+                return hit
+        return str(self.path), None
+
+    def error(self, loc: Loc, message: str, shown_loc: Loc | None = None) -> RecipeError:
+        file, line = self.where(loc)
+        return RecipeError(message, file=file, line=line, path=format_loc(shown_loc or loc) or None)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _walk(node: yaml.Node, loc: Loc, positions: Positions, file: str) -> None:
+    """Record the line of every mapping key and sequence item below `node`."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise RecipeError(
+                    f"duplicate key '{key}' (first at line {seen[key]}); keep one of them",
+                    file=file,
+                    line=line,
+                    path=format_loc(loc + (key,)),
+                )
+            seen[key] = line
+            positions[loc + (key,)] = (file, line)
+            _walk(value_node, loc + (key,), positions, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            positions[loc + (i,)] = (file, item.start_mark.line + 1)
+            _walk(item, loc + (i,), positions, file)
+
+
+def read_yaml(path: Path) -> tuple[Any, Positions]:
+    """Parse one YAML file safely, returning its data and the position of every value."""
+    file = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError("file not found; check the path", file=file) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"cannot read the file ({exc.__class__.__name__})", file=file) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = (exc.problem or exc.context or "syntax error").strip()
+        raise RecipeError(
+            f"invalid YAML: {problem}; check indentation, colons and quoting", file=file, line=line
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"invalid YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
+    positions: Positions = {(): (file, 1)}
+    if node is not None:
+        _walk(node, (), positions, file)
+    return data, positions
+
+
+def is_sweep(value: Any) -> bool:
+    return isinstance(value, dict) and "sweep" in value
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Mappings merge key by key; anything else (lists, scalars, sweeps) is replaced whole."""
+    if isinstance(base, dict) and isinstance(override, dict) and not is_sweep(override):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def _find_preset(name: str, recipe_path: Path) -> Path | None:
+    """`extends: base` or `extends: configs/base.yaml`: next to the recipe, else in a configs/
+    folder of the recipe's directory or any parent of it (so recipes/ can reach ../configs/)."""
+    candidates = [name] if name.endswith((".yaml", ".yml")) else [f"{name}.yaml", f"{name}.yml"]
+    here = recipe_path.parent
+    for cand in candidates:
+        if (here / cand).is_file():
+            return here / cand
+    for folder in [here, *here.resolve().parents]:
+        for cand in candidates:
+            for base in (folder, folder / "configs"):
+                if (base / cand).is_file():
+                    return base / cand
+    return None
+
+
+def load_source(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeSource:
+    """Load a recipe file and everything it `extends`, deep-merged (the recipe wins)."""
+    path = Path(path)
+    data, positions = read_yaml(path)
+    file = _display(path)
+    if data is None:
+        raise RecipeError("the file is empty; a recipe needs name, data, model and pipeline", file=file)
+    if not isinstance(data, dict):
+        raise RecipeError(
+            f"a recipe must be a mapping of keys (name, data, model, train, pipeline), "
+            f"not a {type(data).__name__}",
+            file=file,
+            line=1,
+        )
+    extends = data.pop("extends", None)
+    if extends is None:
+        return RecipeSource(path=path, doc=data, positions=positions)
+    names = [extends] if isinstance(extends, str) else extends
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RecipeError(
+            "must be a preset name or a list of them, e.g. extends: base",
+            file=file,
+            line=positions.get(("extends",), (file, None))[1],
+            path="extends",
+        )
+    merged_doc: dict[str, Any] = {}
+    merged_pos: Positions = {}
+    chain = (*_chain, path.resolve())
+    for i, name in enumerate(names):
+        loc: Loc = ("extends",) if isinstance(extends, str) else ("extends", i)
+        preset = _find_preset(name, path)
+        if preset is None:
+            raise RecipeError(
+                f"preset '{name}' not found next to the recipe or in a configs/ folder above it; "
+                "create it or fix the name",
+                file=file,
+                line=positions.get(loc, (file, None))[1],
+                path=format_loc(loc),
+            )
+        if preset.resolve() in chain:
+            raise RecipeError(
+                f"preset '{name}' extends itself through {' -> '.join(p.name for p in chain)}; "
+                "remove the cycle",
+                file=file,
+                line=positions.get(loc, (file, None))[1],
+                path=format_loc(loc),
+            )
+        base = load_source(preset, chain)
+        merged_doc = deep_merge(merged_doc, base.doc)
+        merged_pos.update(base.positions)
+    merged_pos.update(positions)
+    return RecipeSource(path=path, doc=deep_merge(merged_doc, data), positions=merged_pos)

@@ -1,0 +1,197 @@
+"""Validate one concrete recipe document and turn pydantic errors into one-line recipe errors."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from effcli.data.base import datasets
+from effcli.errors import RecipeError
+from effcli.models.base import families
+from effcli.recipe.schema import (
+    DataConfig,
+    ModelConfig,
+    ModelDoc,
+    Recipe,
+    RecipeDoc,
+    StageConfig,
+)
+from effcli.recipe.source import Loc, RecipeSource
+from effcli.registry import UnknownName, did_you_mean
+from effcli.stages.base import stages
+
+_EXPECTED = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "dict": "a mapping (key: value)",
+    "list": "a list",
+    "model": "a mapping (key: value)",
+    "literal": "one of the listed values",
+}
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at `loc` (for key lists and descriptions)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        nested = field.annotation
+        candidates = [nested, *get_args(nested)]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return current
+
+
+def _describe(err: ErrorDetails, model: type[BaseModel]) -> str:
+    """What is wrong and what is allowed, in words a recipe author can act on."""
+    kind, loc, ctx = err["type"], err["loc"], err.get("ctx") or {}
+    got = err.get("input")
+    owner = _model_at(model, loc[:-1]) if loc else model
+    field = owner.model_fields.get(str(loc[-1])) if owner and loc else None
+    hint = field.description if field is not None else None
+    if kind == "extra_forbidden":
+        allowed = sorted(owner.model_fields) if owner else []
+        return (
+            f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), allowed)}; "
+            f"allowed keys: {', '.join(allowed)}"
+        )
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'" + (f" ({hint})" if hint else "")
+    if kind in _BOUNDS:
+        op, key = _BOUNDS[kind]
+        text = f"must be {op} {ctx.get(key)} (got {got!r})"
+    elif kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {got!r})"
+    elif kind == "string_pattern_mismatch":
+        text = f"invalid value {got!r}"
+    elif kind == "too_short":
+        text = f"needs at least {ctx.get('min_length')} item(s)"
+    elif kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", err["msg"]))
+    elif kind == "int_from_float":
+        text = f"expected a whole number (got {got!r})"
+    elif kind.endswith(("_parsing", "_type")):
+        base = kind.rsplit("_", 1)[0]
+        text = f"expected {_EXPECTED.get(base, base)} (got {got!r})"
+    else:
+        msg = err["msg"]
+        text = f"{msg[:1].lower()}{msg[1:]} (got {got!r})"
+    return text + (f"; allowed: {hint}" if hint else "")
+
+
+class _Collector:
+    """Validates parts of one variant, mapping locations back to the source file."""
+
+    def __init__(self, source: RecipeSource, choice: dict[Loc, int]) -> None:
+        self.source = source
+        self.choice = choice
+
+    def raw_loc(self, loc: Loc) -> Loc:
+        """Insert `sweep[i]` after a swept path, so the line is the chosen value's line."""
+        for swept, pick in self.choice.items():
+            if loc[: len(swept)] == swept:
+                return swept + ("sweep", pick) + loc[len(swept) :]
+        return loc
+
+    def fail(self, loc: Loc, message: str) -> RecipeError:
+        raw = self.raw_loc(loc)
+        return self.source.error(raw, message, shown_loc=raw)
+
+    def parse(self, model: type[BaseModel], value: Any, prefix: Loc) -> Any:
+        if not isinstance(value, dict):
+            raise self.fail(prefix, f"expected a mapping (key: value), got {value!r}")
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = prefix + tuple(p for p in err["loc"] if isinstance(p, (str, int)))
+            raise self.fail(loc, _describe(err, model)) from None
+
+    def lookup(self, registry: Any, name: Any, loc: Loc) -> Any:
+        if not isinstance(name, str):
+            raise self.fail(loc, f"expected a name, got {name!r}; choose one of: "
+                            f"{', '.join(registry.names())}")
+        try:
+            return registry.get(name)
+        except UnknownName as exc:
+            raise self.fail(loc, str(exc)) from None
+
+
+def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc, int]) -> Recipe:
+    """Check one concrete document (sweeps already chosen) and build the typed Recipe."""
+    check = _Collector(source, choice)
+    top: RecipeDoc = check.parse(RecipeDoc, doc, ())
+
+    data = dict(top.data)
+    data_source = data.pop("source", "digits")
+    dataset = check.lookup(datasets, data_source, ("data", "source"))
+    data_params = check.parse(dataset.Params, data, ("data",))
+
+    model_doc: ModelDoc = check.parse(ModelDoc, top.model, ("model",))
+    family = check.lookup(families, model_doc.family, ("model", "family"))
+    check.parse(family.Params, model_doc.args, ("model", "args"))
+
+    pipeline: list[StageConfig] = []
+    for index, item in enumerate(top.pipeline):
+        loc: Loc = ("pipeline", index)
+        if not isinstance(item, dict):
+            raise check.fail(loc, f"a stage must be a mapping like {{stage: train}}, got {item!r}")
+        args = dict(item)
+        if "stage" not in args:
+            raise check.fail(loc, f"missing key 'stage'; choose one of: {', '.join(stages.names())}")
+        stage_cls = check.lookup(stages, args.pop("stage"), loc + ("stage",))
+        enabled = args.pop("enabled", True)
+        if not isinstance(enabled, bool):
+            raise check.fail(loc + ("enabled",), f"expected true or false (got {enabled!r})")
+        params = check.parse(stage_cls.Params, args, loc)
+        if enabled:
+            pipeline.append(StageConfig(kind=stage_cls.name, index=index, params=params))
+    if not pipeline:
+        raise check.fail(("pipeline",), "every stage is disabled; enable at least one")
+
+    recipe = Recipe(
+        name=top.name,
+        description=top.description,
+        seed=top.seed,
+        data=DataConfig(source=dataset.name, params=data_params),
+        model=ModelConfig(family=family.name, args=dict(model_doc.args)),
+        train=top.train,
+        pipeline=tuple(pipeline),
+    )
+    _check_order(recipe, check)
+    return recipe
+
+
+def _check_order(recipe: Recipe, check: _Collector) -> None:
+    """Each stage must accept what the stage before it produces (e.g. nothing trains a .tflite)."""
+    produced = "none"
+    previous = "the start of the pipeline"
+    for stage in recipe.pipeline:
+        cls = stages.get(stage.kind)
+        if produced not in cls.accepts:
+            raise check.fail(
+                ("pipeline", stage.index, "stage"),
+                f"'{stage.kind}' cannot follow {previous} (it needs "
+                f"{' or '.join(cls.accepts)} input, gets {produced}); reorder the pipeline",
+            )
+        for loc, message in cls.check(stage, recipe):
+            raise check.fail(loc, message)
+        produced = cls.produces
+        previous = f"'{stage.kind}'"

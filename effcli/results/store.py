@@ -1,0 +1,91 @@
+"""results.csv: append a row atomically (write a temp file, fsync, rename) under a file lock.
+
+Column order: the fixed columns, the sweep knobs (names with a dot), the standard metrics, then
+stage-reported metrics. A row for a variant that is already present replaces it (a retry).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+FIXED_COLUMNS = ["variant", "pipeline", "status", "error"]
+METRIC_COLUMNS = [
+    "accuracy",
+    "tflite_accuracy",
+    "params",
+    "nonzero_params",
+    "sparsity",
+    "tflite_bytes",
+    "gzip_bytes",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "train_seconds",
+]
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def order_columns(columns: list[str]) -> list[str]:
+    """Fixed, then knobs (in first-seen order), then standard metrics, then the rest."""
+    knobs = [c for c in columns if "." in c and c not in FIXED_COLUMNS]
+    rest = [c for c in columns if c not in FIXED_COLUMNS and c not in METRIC_COLUMNS and c not in knobs]
+    return [*FIXED_COLUMNS, *knobs, *METRIC_COLUMNS, *rest]
+
+
+class ResultsStore:
+    """The results CSV of one run directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(".results.lock")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def rows(self) -> list[dict[str, str]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+
+    def statuses(self) -> dict[str, str]:
+        """variant -> status of every recorded row."""
+        return {row["variant"]: row.get("status", "") for row in self.rows()}
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Add or replace one variant's row; the file is never seen half-written."""
+        with self._locked():
+            rows = [r for r in self.rows() if r.get("variant") != str(row["variant"])]
+            rows.append({k: _cell(v) for k, v in row.items()})
+            seen: dict[str, None] = {}
+            for r in rows:
+                seen.update(dict.fromkeys(r))
+            columns = order_columns(list(seen))
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)

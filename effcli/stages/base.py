@@ -1,0 +1,93 @@
+"""The Stage interface and its registry.
+
+A stage turns its parent's artifact (or nothing, for the first stage) into a new artifact.
+Everything technique-specific lives in the stage: its schema (`Params`), what decides its output
+(`resolve`, hashed into the node key), plan-time checks, and how it runs. The runner knows none.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from effcli.recipe.schema import Recipe, StageConfig, StrictModel
+from effcli.registry import Registry
+
+if TYPE_CHECKING:
+    from effcli.artifacts import Artifact
+    from effcli.data.base import DataSplits
+
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+
+
+class StageParams(StrictModel):
+    """Base of every stage's argument schema (unknown keys rejected)."""
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What an earlier node of the chain did; later stages may adapt to it."""
+
+    kind: str
+    resolved: dict[str, Any]
+    info: dict[str, Any]
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may use besides its parent artifact."""
+
+    data: DataSplits
+    seed: int
+    history: tuple[NodeInfo, ...] = ()
+    on_epoch: EpochCallback = lambda epoch, epochs, logs: None
+
+
+@dataclass
+class StageResult:
+    """A stage's output: the artifact, row metrics, details for meta.json, time spent training."""
+
+    artifact: Artifact
+    metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
+
+
+class Stage(ABC):
+    """One technique. Subclasses set `Params` and implement `run`; see stages/prune.py."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StageParams]] = StageParams
+    accepts: ClassVar[tuple[str, ...]] = ("keras",)  # artifact kinds it takes ("none" = first)
+    produces: ClassVar[str] = "keras"
+    trains: ClassVar[bool] = False  # counted as a training by `effdl plan`
+
+    def __init__(self, params: StageParams, resolved: dict[str, Any]) -> None:
+        self.params = params
+        self.resolved = resolved
+
+    @classmethod
+    def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
+        """Plan-time problems as (location in the recipe, message); none by default."""
+        return ()
+
+    @classmethod
+    def resolve(cls, params: StageParams, recipe: Recipe) -> dict[str, Any]:
+        """Everything that decides this stage's output, as JSON; it is hashed into the node key."""
+        return params.model_dump(mode="json")
+
+    @classmethod
+    def describe(cls, params: StageParams) -> str:
+        """A short label for plan trees and progress: the arguments the recipe set."""
+        changed = params.model_dump(exclude_unset=True, mode="json")
+        args = ", ".join(f"{k}={v}" for k, v in changed.items())
+        return f"{cls.name}({args})"
+
+    @abstractmethod
+    def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
+        """Produce this node's artifact; raise StageFailed with a one-line reason on failure."""
+
+
+stages: Registry[Stage] = Registry("stage", "effcli.stages", Stage)
