@@ -47,7 +47,9 @@ class RichReporter:
 
     def epoch(self, node: Node, epoch: int, epochs: int, logs: dict[str, float]) -> None:
         val = logs.get("val_accuracy")
-        text = f"{node.label}: epoch {epoch}/{epochs}" + (f" val_acc {val:.3f}" if val is not None else "")
+        text = f"{node.label}: epoch {epoch}/{epochs}" + (
+            f" val_acc {val:.3f}" if val is not None else ""
+        )
         text = escape(text)
         if self.task is not None:
             self.progress.update(self.task, status=text)

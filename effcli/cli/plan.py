@@ -35,8 +35,10 @@ def plan(
         table.add_column(knob.label)
     table.add_column("recorded")
     for variant in the_plan.variants:
-        cells = ["" if variant.knobs[k.label] is None else str(variant.knobs[k.label])
-                 for k in the_plan.knobs]
+        cells = [
+            "" if variant.knobs[k.label] is None else str(variant.knobs[k.label])
+            for k in the_plan.knobs
+        ]
         table.add_row(variant.id, variant.pipeline, *cells, done.get(variant.id, "-"))
     console.print(table)
 

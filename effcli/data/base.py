@@ -59,9 +59,7 @@ def stratified_split(
     index = np.arange(len(y))
     rest, test = train_test_split(index, test_size=split.test, random_state=seed, stratify=y)
     val_share = split.val / (split.train + split.val)
-    train, val = train_test_split(
-        rest, test_size=val_share, random_state=seed, stratify=y[rest]
-    )
+    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=y[rest])
     train, val, test = np.sort(train), np.sort(val), np.sort(test)
 
     def counts(ids: np.ndarray) -> list[int]:
@@ -75,8 +73,15 @@ def stratified_split(
         "indices": {"train": train.tolist(), "val": val.tolist(), "test": test.tolist()},
     }
     return DataSplits(
-        x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val], x_test=x[test],
-        y_test=y[test], num_classes=num_classes, kind=kind, split=record,
+        x_train=x[train],
+        y_train=y[train],
+        x_val=x[val],
+        y_val=y[val],
+        x_test=x[test],
+        y_test=y[test],
+        num_classes=num_classes,
+        kind=kind,
+        split=record,
     )
 
 

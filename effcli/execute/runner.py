@@ -38,7 +38,8 @@ def run_plan(
     with workspace.session():
         recorded = workspace.store.statuses()
         pending = [
-            v for v in plan.variants
+            v
+            for v in plan.variants
             if v.id not in recorded or (retry_failed and recorded[v.id] != "ok")
         ]
         reporter.started(plan, pending, len(plan.variants) - len(pending))

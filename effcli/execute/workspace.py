@@ -105,8 +105,12 @@ class Workspace:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _claim(self) -> None:
-        record = {"name": self.plan.name, "data_key": self.plan.data_key, "data": self.plan.data_spec,
-                  "seed": self.plan.seed}
+        record = {
+            "name": self.plan.name,
+            "data_key": self.plan.data_key,
+            "data": self.plan.data_spec,
+            "seed": self.plan.seed,
+        }
         if self.dir.run_json.exists():
             old = json.loads(self.dir.run_json.read_text())
             if old.get("data_key") != record["data_key"]:
@@ -165,10 +169,17 @@ class Workspace:
         )
         result = stage.run(parent, ctx)
         meta = {
-            "key": node.key, "stage": node.kind, "label": node.label, "parent": node.parent,
-            "resolved": node.resolved, "artifact": result.artifact.kind, "metrics": result.metrics,
-            "info": result.info, "train_seconds": result.train_seconds,
-            "seconds": time.perf_counter() - start, "finished_at": time.time(),
+            "key": node.key,
+            "stage": node.kind,
+            "label": node.label,
+            "parent": node.parent,
+            "resolved": node.resolved,
+            "artifact": result.artifact.kind,
+            "metrics": result.metrics,
+            "info": result.info,
+            "train_seconds": result.train_seconds,
+            "seconds": time.perf_counter() - start,
+            "finished_at": time.time(),
         }
         final = self.dir.node(node.key)
         tmp = self.dir.cache / f".{node.key}.{os.getpid()}.tmp"
@@ -187,7 +198,9 @@ class Workspace:
         chain: list[NodeInfo] = []
         while key is not None:
             meta = self.meta(key)
-            chain.insert(0, NodeInfo(kind=meta["stage"], resolved=meta["resolved"], info=meta["info"]))
+            chain.insert(
+                0, NodeInfo(kind=meta["stage"], resolved=meta["resolved"], info=meta["info"])
+            )
             key = meta["parent"]
         return chain
 

@@ -33,7 +33,9 @@ class LiteRTModel:
             self.interpreter = Interpreter(model_content=self._content, num_threads=num_threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise InvalidModel(f"not a valid .tflite model: {' '.join(str(exc).split())[:200]}") from None
+            raise InvalidModel(
+                f"not a valid .tflite model: {' '.join(str(exc).split())[:200]}"
+            ) from None
         self._batch = 1
 
     @property
@@ -90,7 +92,9 @@ class LiteRTModel:
         """Top-1 accuracy on the given split."""
         return float(np.mean(np.argmax(self.predict(x), axis=-1) == y))
 
-    def latency_ms(self, sample: np.ndarray, warmup: int = 20, runs: int = 200) -> tuple[float, float]:
+    def latency_ms(
+        self, sample: np.ndarray, warmup: int = 20, runs: int = 200
+    ) -> tuple[float, float]:
         """(p50, p95) milliseconds of one single-sample invoke, after warm-up."""
         self._set_batch(1)
         self.interpreter.set_tensor(

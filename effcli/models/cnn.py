@@ -34,13 +34,13 @@ class SurveyCNN(ModelFamily):
     Params = CNNParams
     data_kinds = ("image",)
 
-    def build(self, params: CNNParams, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
+    def build(
+        self, params: CNNParams, input_shape: tuple[int, ...], num_classes: int
+    ) -> keras.Model:
         from effcli._tf import keras
 
         if len(input_shape) not in (2, 3):
-            raise ValueError(
-                f"the cnn family needs image input (H, W, C); got shape {input_shape}"
-            )
+            raise ValueError(f"the cnn family needs image input (H, W, C); got shape {input_shape}")
         w = params.width_multiplier
         inputs = keras.Input(shape=input_shape, name="input")
         x = inputs if len(input_shape) == 3 else keras.layers.Reshape((*input_shape, 1))(inputs)

@@ -29,11 +29,20 @@ def _digest(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def node_key(kind: str, resolved: dict[str, Any], parent: str | None, data: dict[str, Any],
-             seed: int) -> str:
+def node_key(
+    kind: str, resolved: dict[str, Any], parent: str | None, data: dict[str, Any], seed: int
+) -> str:
     """Content hash of everything that decides a node's output."""
-    return _digest({"v": CACHE_VERSION, "stage": kind, "resolved": resolved, "parent": parent,
-                    "data": data, "seed": seed})
+    return _digest(
+        {
+            "v": CACHE_VERSION,
+            "stage": kind,
+            "resolved": resolved,
+            "parent": parent,
+            "data": data,
+            "seed": seed,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,13 @@ class Plan:
             "seed": self.seed,
             "knobs": [k.label for k in self.knobs],
             "nodes": [
-                {"key": n.key, "stage": n.kind, "label": n.label, "parent": n.parent,
-                 "resolved": n.resolved}
+                {
+                    "key": n.key,
+                    "stage": n.kind,
+                    "label": n.label,
+                    "parent": n.parent,
+                    "resolved": n.resolved,
+                }
                 for n in self.nodes.values()
             ],
             "variants": [
@@ -104,8 +118,9 @@ class Plan:
         }
 
 
-def _knob_values(knobs: list[Knob], choice: dict[tuple[Any, ...], int], recipe: Recipe
-                 ) -> dict[str, Any]:
+def _knob_values(
+    knobs: list[Knob], choice: dict[tuple[Any, ...], int], recipe: Recipe
+) -> dict[str, Any]:
     """Each knob's value in this variant; empty when its stage is disabled in this variant."""
     enabled = {stage.index for stage in recipe.pipeline}
     values: dict[str, Any] = {}
@@ -124,8 +139,13 @@ def build_plan(source: RecipeSource) -> Plan:
     for assignment in expand(source, knobs):
         recipe = validate_recipe(assignment.doc, source, assignment.choice)
         if plan is None:
-            plan = Plan(name=recipe.name, source=source, knobs=knobs,
-                        data_spec=recipe.data.spec(), seed=recipe.seed)
+            plan = Plan(
+                name=recipe.name,
+                source=source,
+                knobs=knobs,
+                data_spec=recipe.data.spec(),
+                seed=recipe.seed,
+            )
         parent: str | None = None
         chain: list[str] = []
         for stage in recipe.pipeline:
@@ -133,23 +153,31 @@ def build_plan(source: RecipeSource) -> Plan:
             resolved = cls.resolve(stage.params, recipe)
             key = node_key(stage.kind, resolved, parent, plan.data_spec, plan.seed)
             if key not in plan.nodes:
-                plan.nodes[key] = Node(key=key, kind=stage.kind, index=stage.index,
-                                       label=cls.describe(stage.params), params=stage.params,
-                                       resolved=resolved,
-                                       parent=parent, trains=cls.trains)
+                plan.nodes[key] = Node(
+                    key=key,
+                    kind=stage.kind,
+                    index=stage.index,
+                    label=cls.describe(stage.params),
+                    params=stage.params,
+                    resolved=resolved,
+                    parent=parent,
+                    trains=cls.trains,
+                )
             chain.append(key)
             parent = key
         if chain[-1] in seen_leaves:  # e.g. a disabled stage's other sweep values
             continue
         seen_leaves.add(chain[-1])
-        plan.variants.append(Variant(
-            id=chain[-1][:12],
-            pipeline=">".join(s.kind for s in recipe.pipeline),
-            knobs=_knob_values(knobs, assignment.choice, recipe),
-            nodes=tuple(chain),
-            recipe=recipe,
-            doc=assignment.doc,
-        ))
+        plan.variants.append(
+            Variant(
+                id=chain[-1][:12],
+                pipeline=">".join(s.kind for s in recipe.pipeline),
+                knobs=_knob_values(knobs, assignment.choice, recipe),
+                nodes=tuple(chain),
+                recipe=recipe,
+                doc=assignment.doc,
+            )
+        )
     assert plan is not None  # expand() always yields at least one assignment
     return plan
 

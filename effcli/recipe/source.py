@@ -93,6 +93,8 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = (exc.problem or exc.context or "syntax error").strip()
+        if exc.problem and exc.context and exc.context_mark:
+            problem += f" ({exc.context.strip()} at line {exc.context_mark.line + 1})"
         raise RecipeError(
             f"invalid YAML: {problem}; check indentation, colons and quoting", file=file, line=line
         ) from None
@@ -142,7 +144,9 @@ def load_source(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeSource
     data, positions = read_yaml(path)
     file = _display(path)
     if data is None:
-        raise RecipeError("the file is empty; a recipe needs name, data, model and pipeline", file=file)
+        raise RecipeError(
+            "the file is empty; a recipe needs name, data, model and pipeline", file=file
+        )
     if not isinstance(data, dict):
         raise RecipeError(
             f"a recipe must be a mapping of keys (name, data, model, train, pipeline), "

@@ -139,5 +139,7 @@ def expand(source: RecipeSource, knobs: list[Knob]) -> list[Assignment]:
         doc = copy.deepcopy(source.doc)
         for knob, pick in zip(knobs, picks, strict=True):
             _set(doc, knob.loc, copy.deepcopy(knob.values[pick]))
-        out.append(Assignment(doc=doc, choice={k.loc: p for k, p in zip(knobs, picks, strict=True)}))
+        out.append(
+            Assignment(doc=doc, choice={k.loc: p for k, p in zip(knobs, picks, strict=True)})
+        )
     return out

@@ -59,7 +59,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current
 
 
-def _describe(err: ErrorDetails, model: type[BaseModel]) -> str:
+def _describe(err: ErrorDetails, model: type[BaseModel], also_allowed: tuple[str, ...] = ()) -> str:
     """What is wrong and what is allowed, in words a recipe author can act on."""
     kind, loc, ctx = err["type"], err["loc"], err.get("ctx") or {}
     got = err.get("input")
@@ -67,7 +67,11 @@ def _describe(err: ErrorDetails, model: type[BaseModel]) -> str:
     field = owner.model_fields.get(str(loc[-1])) if owner and loc else None
     hint = field.description if field is not None else None
     if kind == "extra_forbidden":
-        allowed = sorted(owner.model_fields) if owner else []
+        allowed = (
+            sorted([*owner.model_fields, *(also_allowed if owner is model else ())])
+            if owner
+            else []
+        )
         return (
             f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), allowed)}; "
             f"allowed keys: {', '.join(allowed)}"
@@ -114,20 +118,27 @@ class _Collector:
         raw = self.raw_loc(loc)
         return self.source.error(raw, message, shown_loc=raw)
 
-    def parse(self, model: type[BaseModel], value: Any, prefix: Loc) -> Any:
+    def parse(
+        self, model: type[BaseModel], value: Any, prefix: Loc, also_allowed: tuple[str, ...] = ()
+    ) -> Any:
         if not isinstance(value, dict):
             raise self.fail(prefix, f"expected a mapping (key: value), got {value!r}")
         try:
             return model.model_validate(value)
         except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
+            # A typo'd key also makes the real key "missing": report the typo, the root cause.
+            errors = sorted(
+                exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden"
+            )
+            err = errors[0]
             loc = prefix + tuple(p for p in err["loc"] if isinstance(p, (str, int)))
-            raise self.fail(loc, _describe(err, model)) from None
+            raise self.fail(loc, _describe(err, model, also_allowed)) from None
 
     def lookup(self, registry: Any, name: Any, loc: Loc) -> Any:
         if not isinstance(name, str):
-            raise self.fail(loc, f"expected a name, got {name!r}; choose one of: "
-                            f"{', '.join(registry.names())}")
+            raise self.fail(
+                loc, f"expected a name, got {name!r}; choose one of: {', '.join(registry.names())}"
+            )
         try:
             return registry.get(name)
         except UnknownName as exc:
@@ -142,7 +153,7 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
     data = dict(top.data)
     data_source = data.pop("source", "digits")
     dataset = check.lookup(datasets, data_source, ("data", "source"))
-    data_params = check.parse(dataset.Params, data, ("data",))
+    data_params = check.parse(dataset.Params, data, ("data",), also_allowed=("source",))
 
     model_doc: ModelDoc = check.parse(ModelDoc, top.model, ("model",))
     family = check.lookup(families, model_doc.family, ("model", "family"))
@@ -155,12 +166,14 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
             raise check.fail(loc, f"a stage must be a mapping like {{stage: train}}, got {item!r}")
         args = dict(item)
         if "stage" not in args:
-            raise check.fail(loc, f"missing key 'stage'; choose one of: {', '.join(stages.names())}")
+            raise check.fail(
+                loc, f"missing key 'stage'; choose one of: {', '.join(stages.names())}"
+            )
         stage_cls = check.lookup(stages, args.pop("stage"), loc + ("stage",))
         enabled = args.pop("enabled", True)
         if not isinstance(enabled, bool):
             raise check.fail(loc + ("enabled",), f"expected true or false (got {enabled!r})")
-        params = check.parse(stage_cls.Params, args, loc)
+        params = check.parse(stage_cls.Params, args, loc, also_allowed=("enabled", "stage"))
         if enabled:
             pipeline.append(StageConfig(kind=stage_cls.name, index=index, params=params))
     if not pipeline:
@@ -185,6 +198,13 @@ def _check_order(recipe: Recipe, check: _Collector) -> None:
     previous = "the start of the pipeline"
     for stage in recipe.pipeline:
         cls = stages.get(stage.kind)
+        if produced == "none" and "none" not in cls.accepts:
+            starters = [name for name in stages.names() if "none" in stages.get(name).accepts]
+            raise check.fail(
+                ("pipeline", stage.index, "stage"),
+                f"'{stage.kind}' needs a model to work on, so it cannot be the first stage; "
+                f"start with one of: {', '.join(starters)}",
+            )
         if produced not in cls.accepts:
             raise check.fail(
                 ("pipeline", stage.index, "stage"),

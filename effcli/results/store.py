@@ -41,7 +41,9 @@ def _cell(value: Any) -> str:
 def order_columns(columns: list[str]) -> list[str]:
     """Fixed, then knobs (in first-seen order), then standard metrics, then the rest."""
     knobs = [c for c in columns if "." in c and c not in FIXED_COLUMNS]
-    rest = [c for c in columns if c not in FIXED_COLUMNS and c not in METRIC_COLUMNS and c not in knobs]
+    rest = [
+        c for c in columns if c not in FIXED_COLUMNS and c not in METRIC_COLUMNS and c not in knobs
+    ]
     return [*FIXED_COLUMNS, *knobs, *METRIC_COLUMNS, *rest]
 
 

@@ -30,7 +30,10 @@ class PruneParams(StageParams):
     epochs: int = Field(10, ge=1, le=10_000, description="fine-tune epochs, >= 1")
     learning_rate: float = Field(1e-3, gt=0, le=10, description="fine-tune learning rate")
     ramp_end: float = Field(
-        0.7, gt=0, le=1, description="fraction of the fine-tune steps at which the target is reached"
+        0.7,
+        gt=0,
+        le=1,
+        description="fraction of the fine-tune steps at which the target is reached",
     )
     frequency: int | None = Field(
         None, ge=1, description="steps between mask updates (default: a tenth of the ramp)"
@@ -42,7 +45,9 @@ class PruneParams(StageParams):
     )
 
 
-def pruning_schedule_steps(total_steps: int, ramp_end: float, frequency: int | None) -> tuple[int, int]:
+def pruning_schedule_steps(
+    total_steps: int, ramp_end: float, frequency: int | None
+) -> tuple[int, int]:
     """(end_step, frequency) such that the last mask update falls exactly on end_step <= total."""
     end = max(1, min(total_steps, math.ceil(ramp_end * total_steps)))
     freq = frequency or max(1, end // 10)
@@ -96,7 +101,9 @@ class PruneStage(Stage):
         base.set_weights(parent.model.get_weights())
         targets = select_layers(base, p.keep_first_dense, p.keep_last_dense)
         if not targets:
-            raise StageFailed("no prunable layer selected; set keep_first_dense/keep_last_dense false")
+            raise StageFailed(
+                "no prunable layer selected; set keep_first_dense/keep_last_dense false"
+            )
 
         total = p.epochs * steps_per_epoch(len(ctx.data.y_train), self.resolved["batch_size"])
         end_step, frequency = pruning_schedule_steps(total, p.ramp_end, p.frequency)
@@ -134,7 +141,8 @@ class PruneStage(Stage):
             "achieved_sparsity": achieved,
             "pruned_layers": per_layer,
             "dense_layers": [
-                layer.name for layer in model.layers
+                layer.name
+                for layer in model.layers
                 if type(layer).__name__ in PRUNABLE and layer.name not in targets
             ],
             "total_steps": total,

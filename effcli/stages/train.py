@@ -51,22 +51,29 @@ class TrainStage(Stage):
             family.Params.model_validate(_model_args(stage.params, recipe))  # type: ignore[arg-type]
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
-            yield ("pipeline", stage.index, *err["loc"]), (
-                f"model family '{family.name}' rejects this: {err['msg']}"
+            yield (
+                ("pipeline", stage.index, *err["loc"]),
+                (f"model family '{family.name}' rejects this: {err['msg']}"),
             )
         kind = datasets.get(recipe.data.source).kind
         if kind not in family.data_kinds:
-            yield ("model", "family"), (
-                f"family '{family.name}' takes {' or '.join(family.data_kinds)} data, but "
-                f"'{recipe.data.source}' is {kind} data; choose another family"
+            yield (
+                ("model", "family"),
+                (
+                    f"family '{family.name}' takes {' or '.join(family.data_kinds)} data, but "
+                    f"'{recipe.data.source}' is {kind} data; choose another family"
+                ),
             )
 
     @classmethod
     def resolve(cls, params: StageParams, recipe: Recipe) -> dict[str, Any]:
         assert isinstance(params, TrainParams)
         train = recipe.train.model_copy(
-            update={k: v for k, v in params.model_dump().items()
-                    if k != "width_multiplier" and v is not None}
+            update={
+                k: v
+                for k, v in params.model_dump().items()
+                if k != "width_multiplier" and v is not None
+            }
         )
         if params.early_stopping is not None:
             train = train.model_copy(update={"early_stopping": params.early_stopping})
@@ -94,7 +101,11 @@ class TrainStage(Stage):
         return StageResult(
             artifact=KerasModel(model),
             metrics={"train_epochs": report.epochs_run, "train_best_epoch": report.best_epoch},
-            info={"best_val_accuracy": report.best_val_accuracy, "epochs_run": report.epochs_run,
-                  "best_epoch": report.best_epoch, "params": int(model.count_params())},
+            info={
+                "best_val_accuracy": report.best_val_accuracy,
+                "epochs_run": report.epochs_run,
+                "best_epoch": report.best_epoch,
+                "params": int(model.count_params()),
+            },
             train_seconds=report.seconds,
         )
