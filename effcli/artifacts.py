@@ -48,11 +48,10 @@ class KerasModel(Artifact):
         return cls(keras.models.load_model(folder / KERAS_FILE, compile=False))
 
     def to_tflite(self) -> TFLiteModel:
-        from effcli._tf import native_quiet, tf
+        from effcli._tf import tf
 
         converter = tf.lite.TFLiteConverter.from_keras_model(self.model)
-        with native_quiet():
-            content = converter.convert()
+        content = converter.convert()
         return TFLiteModel(content, source=self)
 
 

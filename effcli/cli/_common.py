@@ -26,7 +26,7 @@ _state = {"debug": os.environ.get("EFFDL_DEBUG", "") not in ("", "0")}
 
 def set_debug(value: bool) -> None:
     _state["debug"] = _state["debug"] or value
-    if value:  # also keeps TensorFlow's native logs visible (see effcli._tf.native_quiet)
+    if value:  # also keeps TensorFlow's native logs visible (see effcli._native)
         os.environ["EFFDL_DEBUG"] = "1"
 
 

@@ -47,4 +47,4 @@ class Executor(ABC):
         """
 
 
-executors: Registry[Executor] = Registry("executor", "effcli.execute.executors", Executor)
+executors: Registry[Executor] = Registry("executor", "effcli.execute.backends", Executor)

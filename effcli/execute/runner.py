@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from effcli._native import native_quiet
 from effcli.execute.base import Reporter, executors
 from effcli.execute.workspace import Workspace
 from effcli.plan import Plan
@@ -44,7 +45,8 @@ def run_plan(
         ]
         reporter.started(plan, pending, len(plan.variants) - len(pending))
         if pending:
-            executors.get(executor)().run(plan, pending, workspace)
+            with native_quiet():
+                executors.get(executor)().run(plan, pending, workspace)
         reporter.finished()
         after = workspace.store.statuses()
     return RunSummary(

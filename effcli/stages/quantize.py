@@ -38,7 +38,7 @@ class QuantizeStage(Stage):
     produces = "tflite"
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
-        from effcli._tf import native_quiet, tf
+        from effcli._tf import tf
 
         assert isinstance(parent, KerasModel)
         p: QuantizeParams = self.params  # type: ignore[assignment]
@@ -55,8 +55,7 @@ class QuantizeStage(Stage):
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
         try:
-            with native_quiet():
-                content = converter.convert()
+            content = converter.convert()
         except Exception as exc:  # the converter's reason, on one line
             reason = " ".join(str(exc).split())[:300]
             raise StageFailed(f"int8 conversion failed: {reason}") from None

@@ -1,0 +1,1 @@
+"""Executor backends: one module each, registered by name in `execute.base.executors`."""

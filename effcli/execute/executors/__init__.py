@@ -1,1 +1,0 @@
-"""Executors: one module each, registered by name in `execute.base.executors`."""
