@@ -44,10 +44,12 @@ def run_plan(
             if v.id not in recorded or (retry_failed and recorded[v.id] != "ok")
         ]
         reporter.started(plan, pending, len(plan.variants) - len(pending))
-        if pending:
-            with native_quiet():
-                executors.get(executor)().run(plan, pending, workspace)
-        reporter.finished()
+        try:
+            if pending:
+                with native_quiet():
+                    executors.get(executor)().run(plan, pending, workspace)
+        finally:  # also on Ctrl-C: finished rows are already on disk
+            reporter.finished()
         after = workspace.store.statuses()
     return RunSummary(
         out=Path(out),

@@ -104,7 +104,17 @@ class Workspace:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def _sweep_temporaries(self) -> None:
+        """Remove half-written files of a killed run (safe: we hold the run lock)."""
+        for folder in (self.dir.root, self.dir.cache, self.dir.artifacts):
+            for leftover in folder.glob(".*.tmp*") if folder.is_dir() else ():
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+
     def _claim(self) -> None:
+        self._sweep_temporaries()
         record = {
             "name": self.plan.name,
             "data_key": self.plan.data_key,
