@@ -94,10 +94,9 @@ def find_knobs(source: RecipeSource) -> list[Knob]:
     def walk(value: Any, loc: Loc) -> None:
         if is_sweep(value):
             if not loc or not _sweepable(source.doc, loc):
-                what = format_loc(loc) or "the recipe"
                 raise source.error(
                     loc,
-                    f"{what} cannot be swept; sweep stage, model or train arguments, "
+                    "this cannot be swept; sweep stage, model or train arguments, "
                     "or write one recipe per value",
                 )
             found.append((loc, _check_sweep(source, loc, value)))
