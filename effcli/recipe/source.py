@@ -155,16 +155,12 @@ def load_source(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeSource
             line=1,
         )
     extends = data.pop("extends", None)
+    own = RecipeSource(path=path, doc=data, positions=positions)
     if extends is None:
-        return RecipeSource(path=path, doc=data, positions=positions)
+        return own
     names = [extends] if isinstance(extends, str) else extends
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise RecipeError(
-            "must be a preset name or a list of them, e.g. extends: base",
-            file=file,
-            line=positions.get(("extends",), (file, None))[1],
-            path="extends",
-        )
+        raise own.error(("extends",), "must be a preset name or a list of them, e.g. extends: base")
     merged_doc: dict[str, Any] = {}
     merged_pos: Positions = {}
     chain = (*_chain, path.resolve())
@@ -172,20 +168,16 @@ def load_source(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeSource
         loc: Loc = ("extends",) if isinstance(extends, str) else ("extends", i)
         preset = _find_preset(name, path)
         if preset is None:
-            raise RecipeError(
+            raise own.error(
+                loc,
                 f"preset '{name}' not found next to the recipe or in a configs/ folder above it; "
                 "create it or fix the name",
-                file=file,
-                line=positions.get(loc, (file, None))[1],
-                path=format_loc(loc),
             )
         if preset.resolve() in chain:
-            raise RecipeError(
+            raise own.error(
+                loc,
                 f"preset '{name}' extends itself through {' -> '.join(p.name for p in chain)}; "
                 "remove the cycle",
-                file=file,
-                line=positions.get(loc, (file, None))[1],
-                path=format_loc(loc),
             )
         base = load_source(preset, chain)
         merged_doc = deep_merge(merged_doc, base.doc)
