@@ -89,11 +89,23 @@ class Plan:
     def data_key(self) -> str:
         return _digest({"data": self.data_spec, "seed": self.seed})
 
+    _children: dict[str | None, list[Node]] = field(default_factory=dict, repr=False)
+    _leaves: dict[str, list[Variant]] = field(default_factory=dict, repr=False)
+
+    def index(self) -> None:
+        """Build the lookups the executors walk by (called once the plan is complete)."""
+        self._children, self._leaves = {}, {}
+        for node in self.nodes.values():
+            self._children.setdefault(node.parent, []).append(node)
+        for variant in self.variants:
+            self._leaves.setdefault(variant.leaf, []).append(variant)
+
     def children(self, key: str | None) -> list[Node]:
-        return [n for n in self.nodes.values() if n.parent == key]
+        """Nodes whose parent is `key` (None: the roots), in plan order."""
+        return self._children.get(key, [])
 
     def variants_ending_at(self, key: str) -> list[Variant]:
-        return [v for v in self.variants if v.leaf == key]
+        return self._leaves.get(key, [])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,6 +191,7 @@ def build_plan(source: RecipeSource) -> Plan:
             )
         )
     assert plan is not None  # expand() always yields at least one assignment
+    plan.index()
     return plan
 
 
