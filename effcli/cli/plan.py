@@ -58,6 +58,7 @@ def plan(
     trainings = [n for n in nodes if n.trains]
     console.print(
         f"{len(nodes)} nodes ({', '.join(f'{c} {k}' for k, c in by_kind.items())}); "
-        f"{len(trainings)} trainings, {sum(1 for n in trainings if run_dir.node_done(n.key))} "
-        f"of them cached; {len(cached)} nodes cached, {len(nodes) - len(cached)} to run"
+        f"{len(trainings)} trainings ({', '.join(sorted({n.kind for n in trainings}))} nodes), "
+        f"{sum(1 for n in trainings if run_dir.node_done(n.key))} of them cached; "
+        f"{len(cached)} nodes cached, {len(nodes) - len(cached)} to run"
     )
