@@ -59,6 +59,10 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove a registration (for tests that add a temporary plug-in)."""
+        self._items.pop(name, None)
+
     def _discover(self) -> None:
         if self._discovered:
             return

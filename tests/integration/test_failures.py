@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import shutil
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,8 @@ class ExplodeParams(StageParams):
     explode: bool = True
 
 
-@stages.register("test_explode")
 class ExplodeStage(Stage):
-    """A stage that fails on demand, registered only by this test module."""
+    """A stage that fails on demand, registered only while a test uses it."""
 
     Params = ExplodeParams
 
@@ -37,6 +37,14 @@ class ExplodeStage(Stage):
         return StageResult(artifact=parent)
 
 
+@pytest.fixture
+def explode_stage() -> Iterator[None]:
+    stages.register("test_explode")(ExplodeStage)
+    yield
+    stages.unregister("test_explode")
+
+
+@pytest.mark.usefixtures("explode_stage")
 def test_failed_variant_is_recorded_and_sweep_continues(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     recipe = tmp_path / "fail.yaml"
