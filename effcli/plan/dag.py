@@ -162,7 +162,7 @@ def build_plan(source: RecipeSource) -> Plan:
         chain: list[str] = []
         for stage in recipe.pipeline:
             cls = stages.get(stage.kind)
-            resolved = cls.resolve(stage.params, recipe)
+            resolved = cls.resolve(stage, recipe)
             key = node_key(stage.kind, resolved, parent, plan.data_spec, plan.seed)
             if key not in plan.nodes:
                 plan.nodes[key] = Node(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from effcli.recipe.schema import EarlyStoppingSpec
+from effcli.recipe.schema import EarlyStoppingSpec, Recipe, StageConfig
 from effcli.stages.base import StageContext
 
 
@@ -146,3 +146,11 @@ def check_finite(model: Any) -> None:
 
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:
     return -(-n_samples // batch_size)
+
+
+def fine_tune_resolved(stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
+    """A fine-tuning stage's arguments plus the recipe's batch size and optimizer it trains with."""
+    resolved = stage.params.model_dump(mode="json")
+    resolved["batch_size"] = recipe.train.batch_size
+    resolved["optimizer"] = recipe.train.optimizer
+    return resolved

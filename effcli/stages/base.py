@@ -74,9 +74,12 @@ class Stage(ABC):
         return ()
 
     @classmethod
-    def resolve(cls, params: StageParams, recipe: Recipe) -> dict[str, Any]:
-        """Everything that decides this stage's output, as JSON; it is hashed into the node key."""
-        return params.model_dump(mode="json")
+    def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
+        """Everything that decides this stage's output, as JSON; it is hashed into the node key.
+
+        `stage.index` locates it in `recipe.pipeline`, so a stage may depend on what came before.
+        """
+        return stage.params.model_dump(mode="json")
 
     @classmethod
     def describe(cls, params: StageParams) -> str:

@@ -15,11 +15,10 @@ from pydantic import Field
 
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
-from effcli.recipe.schema import EarlyStoppingSpec, Recipe
-from effcli.stages._training import compile_classifier, fit, steps_per_epoch
+from effcli.recipe.schema import EarlyStoppingSpec, Recipe, StageConfig
+from effcli.stages._layers import PRUNABLE, copy_model, select_layers
+from effcli.stages._training import compile_classifier, fine_tune_resolved, fit, steps_per_epoch
 from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
-
-PRUNABLE = ("Conv2D", "Conv1D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
 
 
 class PruneParams(StageParams):
@@ -55,16 +54,6 @@ def pruning_schedule_steps(
     return (end // freq) * freq, freq
 
 
-def select_layers(model: Any, keep_first_dense: bool, keep_last_dense: bool) -> list[str]:
-    """Names of the layers to prune: kernels of conv/dense layers, minus first/last if asked."""
-    names = [layer.name for layer in model.layers if type(layer).__name__ in PRUNABLE]
-    if keep_first_dense and names:
-        names = names[1:]
-    if keep_last_dense and names:
-        names = names[:-1]
-    return names
-
-
 def kernel_sparsity(model: Any, layer_names: list[str]) -> tuple[float, dict[str, float]]:
     """Fraction of exact zeros over the named layers' kernels, overall and per layer."""
     per_layer: dict[str, float] = {}
@@ -85,20 +74,15 @@ class PruneStage(Stage):
     trains = True
 
     @classmethod
-    def resolve(cls, params: StageParams, recipe: Recipe) -> dict[str, Any]:
-        resolved = params.model_dump(mode="json")
-        resolved["batch_size"] = recipe.train.batch_size
-        resolved["optimizer"] = recipe.train.optimizer
-        return resolved
+    def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
+        return fine_tune_resolved(stage, recipe)
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         from effcli._tf import keras, tfmot
 
         assert isinstance(parent, KerasModel)
         p: PruneParams = self.params  # type: ignore[assignment]
-        # TF-MOT's wrapper shares (and alters) the layers it wraps: work on a copy.
-        base = keras.models.clone_model(parent.model)
-        base.set_weights(parent.model.get_weights())
+        base = copy_model(parent.model)
         targets = select_layers(base, p.keep_first_dense, p.keep_last_dense)
         if not targets:
             raise StageFailed(

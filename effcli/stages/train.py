@@ -66,7 +66,8 @@ class TrainStage(Stage):
             )
 
     @classmethod
-    def resolve(cls, params: StageParams, recipe: Recipe) -> dict[str, Any]:
+    def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
+        params = stage.params
         assert isinstance(params, TrainParams)
         train = recipe.train.model_copy(
             update={

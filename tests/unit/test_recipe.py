@@ -97,7 +97,7 @@ CASES = [
         "unknown stage",
         "name: t\npipeline:\n  - stage: trian\n",
         "r.yaml:3: pipeline[0].stage: unknown stage 'trian' (did you mean 'train'?); choose one "
-        "of: prune, quantize, train",
+        "of: cluster, prune, quantize, train",
     ),
     (
         "unknown dataset",
@@ -250,5 +250,5 @@ def test_cli_prints_one_line_and_exits_2(here: Path, args: list[str]) -> None:
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: r.yaml:3: pipeline[0].stage: unknown stage 'trian' (did you mean 'train'?); "
-        "choose one of: prune, quantize, train"
+        "choose one of: cluster, prune, quantize, train"
     ]

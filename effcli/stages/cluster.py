@@ -1,0 +1,159 @@
+"""Shrink: TF-MOT weight clustering (weight sharing), fine-tuned, stripped, unique values counted.
+
+Each clustered kernel keeps at most `clusters` distinct values (per output channel with
+`per_channel`), which gzip and weight-sharing runtimes exploit; the raw .tflite does not shrink.
+After a `prune` stage, sparsity is preserved by default; otherwise clustering refills the zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from effcli.artifacts import Artifact, KerasModel
+from effcli.errors import StageFailed
+from effcli.recipe.schema import EarlyStoppingSpec, Recipe, StageConfig
+from effcli.stages._layers import copy_model, select_layers
+from effcli.stages._training import compile_classifier, fine_tune_resolved, fit
+from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
+
+INITS = {
+    "kmeans_plus_plus": "KMEANS_PLUS_PLUS",
+    "linear": "LINEAR",
+    "density_based": "DENSITY_BASED",
+    "random": "RANDOM",
+}
+
+
+class ClusterParams(StageParams):
+    clusters: int = Field(ge=2, le=256, description="distinct values per kernel, 2..256")
+    init: Literal["kmeans_plus_plus", "linear", "density_based", "random"] = "kmeans_plus_plus"
+    per_channel: bool = Field(
+        False, description="cluster each output channel of Conv2D kernels separately"
+    )
+    preserve_sparsity: bool | None = Field(
+        None, description="keep pruned zeros (default: true when a prune stage came before)"
+    )
+    epochs: int = Field(3, ge=1, le=10_000, description="fine-tune epochs, >= 1")
+    learning_rate: float = Field(1e-4, gt=0, le=10, description="fine-tune learning rate")
+    keep_first_dense: bool = True
+    keep_last_dense: bool = True
+
+
+def unique_counts(kernel: np.ndarray, per_channel: bool) -> int:
+    """Distinct values of a kernel, or the most in any output channel (last axis)."""
+    if per_channel:
+        return max(len(np.unique(kernel[..., c])) for c in range(kernel.shape[-1]))
+    return len(np.unique(kernel))
+
+
+@stages.register("cluster")
+class ClusterStage(Stage):
+    """Weight clustering of conv/dense kernels to a fixed number of shared values."""
+
+    Params = ClusterParams
+    trains = True
+
+    @classmethod
+    def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
+        params: ClusterParams = stage.params  # type: ignore[assignment]
+        if params.preserve_sparsity is True and not cls._after_prune(stage, recipe):
+            yield (
+                ("pipeline", stage.index, "preserve_sparsity"),
+                (
+                    "preserve_sparsity needs a prune stage earlier in the pipeline; remove it or "
+                    "add a prune stage before this one"
+                ),
+            )
+
+    @staticmethod
+    def _after_prune(stage: StageConfig, recipe: Recipe) -> bool:
+        return any(s.kind == "prune" for s in recipe.pipeline if s.index < stage.index)
+
+    @classmethod
+    def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
+        resolved = fine_tune_resolved(stage, recipe)
+        if resolved["preserve_sparsity"] is None:
+            resolved["preserve_sparsity"] = cls._after_prune(stage, recipe)
+        return resolved
+
+    def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
+        from effcli._tf import keras, tfmot
+
+        assert isinstance(parent, KerasModel)
+        p: ClusterParams = self.params  # type: ignore[assignment]
+        preserve = bool(self.resolved["preserve_sparsity"])
+        base = copy_model(parent.model)
+        targets = [
+            name
+            for name in select_layers(base, p.keep_first_dense, p.keep_last_dense)
+            if base.get_layer(name).kernel.shape.num_elements() > p.clusters
+        ]
+        if not targets:
+            raise StageFailed(
+                "no layer has more weights than clusters; lower clusters or set "
+                "keep_first_dense/keep_last_dense false"
+            )
+        zeros_before = {n: int(np.sum(base.get_layer(n).kernel.numpy() == 0)) for n in targets}
+        init = getattr(tfmot.clustering.keras.CentroidInitialization, INITS[p.init])
+
+        def wrap(layer: Any) -> Any:
+            if layer.name not in targets:
+                return layer
+            return tfmot.clustering.keras.cluster_weights(
+                layer,
+                number_of_clusters=p.clusters,
+                cluster_centroids_init=init,
+                preserve_sparsity=preserve,
+                cluster_per_channel=p.per_channel and type(layer).__name__ == "Conv2D",
+            )
+
+        clustered = keras.models.clone_model(base, clone_function=wrap)
+        compile_classifier(clustered, self.resolved["optimizer"], p.learning_rate)
+        report = fit(
+            clustered,
+            ctx,
+            epochs=p.epochs,
+            batch_size=self.resolved["batch_size"],
+            early_stopping=EarlyStoppingSpec(enabled=False, restore_best=True),
+        )
+        model = tfmot.clustering.keras.strip_clustering(clustered)
+
+        unique: dict[str, int] = {}
+        kept: dict[str, float] = {}
+        for name in targets:
+            layer = model.get_layer(name)
+            kernel = layer.kernel.numpy()
+            unique[name] = unique_counts(kernel, p.per_channel and type(layer).__name__ == "Conv2D")
+            if zeros_before[name]:
+                kept[name] = min(1.0, float(np.sum(kernel == 0)) / zeros_before[name])
+        # Sparsity-preserving clustering keeps zero as an extra value beside the centroids.
+        allowed = p.clusters + (1 if preserve else 0)
+        worst = max(unique, key=unique.__getitem__)
+        if unique[worst] > allowed:
+            raise StageFailed(
+                f"layer {worst} kept {unique[worst]} distinct values, more than {allowed} "
+                f"({p.clusters} clusters); clustering did not take effect"
+            )
+        metrics: dict[str, float] = {
+            "cluster_clusters": p.clusters,
+            "cluster_max_unique_weights": unique[worst],
+        }
+        if kept:
+            metrics["cluster_zeros_kept"] = min(kept.values())
+        return StageResult(
+            artifact=KerasModel(model),
+            metrics=metrics,
+            info={
+                "clusters": p.clusters,
+                "preserve_sparsity": preserve,
+                "unique_weights": unique,
+                "zeros_kept": kept,
+                "best_epoch": report.best_epoch,
+                "best_val_accuracy": report.best_val_accuracy,
+            },
+            train_seconds=report.seconds,
+        )
