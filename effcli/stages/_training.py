@@ -154,3 +154,27 @@ def fine_tune_resolved(stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
     resolved["batch_size"] = recipe.train.batch_size
     resolved["optimizer"] = recipe.train.optimizer
     return resolved
+
+
+def fine_tune(
+    model: Any,
+    ctx: StageContext,
+    resolved: dict[str, Any],
+    *,
+    learning_rate: float,
+    epochs: int,
+    extra_callbacks: list[Any] | None = None,
+    select_from_epoch: int = 1,
+) -> FitReport:
+    """Compile and fine-tune a wrapped model for a fixed number of epochs (no early stop),
+    keeping the best validation epoch from `select_from_epoch` on."""
+    compile_classifier(model, resolved["optimizer"], learning_rate)
+    return fit(
+        model,
+        ctx,
+        epochs=epochs,
+        batch_size=resolved["batch_size"],
+        early_stopping=EarlyStoppingSpec(enabled=False, restore_best=True),
+        extra_callbacks=extra_callbacks,
+        select_from_epoch=select_from_epoch,
+    )

@@ -15,9 +15,9 @@ from pydantic import Field
 
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
-from effcli.recipe.schema import EarlyStoppingSpec, Recipe, StageConfig
+from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import copy_model, select_layers
-from effcli.stages._training import compile_classifier, fine_tune_resolved, fit
+from effcli.stages._training import fine_tune, fine_tune_resolved
 from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
 
 INITS = {
@@ -112,13 +112,8 @@ class ClusterStage(Stage):
             )
 
         clustered = keras.models.clone_model(base, clone_function=wrap)
-        compile_classifier(clustered, self.resolved["optimizer"], p.learning_rate)
-        report = fit(
-            clustered,
-            ctx,
-            epochs=p.epochs,
-            batch_size=self.resolved["batch_size"],
-            early_stopping=EarlyStoppingSpec(enabled=False, restore_best=True),
+        report = fine_tune(
+            clustered, ctx, self.resolved, learning_rate=p.learning_rate, epochs=p.epochs
         )
         model = tfmot.clustering.keras.strip_clustering(clustered)
 

@@ -15,9 +15,9 @@ from pydantic import Field
 
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
-from effcli.recipe.schema import EarlyStoppingSpec, Recipe, StageConfig
+from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import PRUNABLE, copy_model, select_layers
-from effcli.stages._training import compile_classifier, fine_tune_resolved, fit, steps_per_epoch
+from effcli.stages._training import fine_tune, fine_tune_resolved, steps_per_epoch
 from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
 
 
@@ -106,16 +106,15 @@ class PruneStage(Stage):
             return layer
 
         pruned = keras.models.clone_model(base, clone_function=wrap)
-        compile_classifier(pruned, self.resolved["optimizer"], p.learning_rate)
         steps_per = steps_per_epoch(len(ctx.data.y_train), self.resolved["batch_size"])
-        report = fit(
+        report = fine_tune(
             pruned,
             ctx,
+            self.resolved,
+            learning_rate=p.learning_rate,
             epochs=p.epochs,
-            batch_size=self.resolved["batch_size"],
-            # Fixed-length fine-tune; pick the best validation epoch once the masks are final.
-            early_stopping=EarlyStoppingSpec(enabled=False, restore_best=True),
             extra_callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+            # Pick the best validation epoch only once the masks are final.
             select_from_epoch=math.ceil(end_step / steps_per),
         )
         model = tfmot.sparsity.keras.strip_pruning(pruned)
