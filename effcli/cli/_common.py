@@ -30,6 +30,12 @@ def set_debug(value: bool) -> None:
         os.environ["EFFDL_DEBUG"] = "1"
 
 
+def print_warnings(lines: list[str]) -> None:
+    """Plan-time advice, one yellow line each on stderr."""
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {line}", markup=True)
+
+
 def reports_errors(func: F) -> F:
     """Wrap a command so effdl errors print as one red line with their exit code, never a traceback."""
 

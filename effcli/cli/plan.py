@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from effcli.cli._common import console, reports_errors
+from effcli.cli._common import console, print_warnings, reports_errors
 
 
 @reports_errors
@@ -25,6 +25,7 @@ def plan(
     from effcli.results import ResultsStore
 
     the_plan = load_plan(recipe)
+    print_warnings(the_plan.warnings)
     run_dir = RunDir(out or Path("results") / the_plan.name)
     done = ResultsStore(run_dir.results).statuses()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from effcli.cli._common import console, reports_errors
+from effcli.cli._common import console, print_warnings, reports_errors
 
 
 @reports_errors
@@ -24,6 +24,7 @@ def run(
     from effcli.plan import load_plan
 
     plan = load_plan(recipe)
+    print_warnings(plan.warnings)
     if executor not in executors:
         from effcli.errors import UsageError
         from effcli.registry import UnknownName

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from effcli.cli._common import console, reports_errors
+from effcli.cli._common import console, print_warnings, reports_errors
 
 
 @reports_errors
@@ -15,6 +15,7 @@ def validate(recipe: Path = typer.Argument(..., help="The recipe YAML file.")) -
     from effcli.plan import load_plan
 
     plan = load_plan(recipe)
+    print_warnings(plan.warnings)
     console.print(
         f"[green]ok[/]: {recipe} is valid: {len(plan.variants)} variant(s), "
         f"{len(plan.nodes)} node(s)"

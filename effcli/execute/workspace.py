@@ -6,7 +6,8 @@ Layout of a run directory:
   recipe.yaml, plan.json      the merged recipe and the plan that ran
   split.json, test.npz        how the data was split; the exact preprocessed test inputs/labels
   cache/<node key>/           a finished node: meta.json + its artifact
-  artifacts/<variant>/        model.tflite (+ model.keras), recipe.yaml, metrics.json, nodes.json
+  artifacts/<variant>/        model.tflite (+ model.keras), recipe.yaml, metrics.json, nodes.json,
+                              layers.json (per-layer weights, sparsity, unique values, MACs)
 Everything is written to a temporary name and renamed into place, so a killed run never leaves a
 half-written file that a rerun would take as finished.
 """
@@ -235,9 +236,9 @@ class Workspace:
         self.reporter.variant_finished(variant, "ok", "")
 
     def _measure(self, variant: Variant) -> dict[str, Any]:
+        from effcli.measure.flatbuffer import model_stats
         from effcli.measure.footprint import gzip_bytes, tflite_bytes
         from effcli.measure.litert import LiteRTModel
-        from effcli.measure.weights import weight_counts
 
         deployable = self.artifact(variant.leaf).to_tflite()
         metas = [self.meta(key) for key in variant.nodes]
@@ -262,12 +263,14 @@ class Workspace:
             "latency_ms_p95": p95,
             "train_seconds": sum(float(m.get("train_seconds", 0.0)) for m in metas),
         }
+        # Weights, sparsity, unique values, MACs and memory come from the deployed file itself.
+        stats = model_stats(deployable.content)
+        metrics.update(stats.metrics())
+        _write_json(tmp / "layers.json", stats.to_json())
         if deployable.source is not None:
             model = deployable.source.model
             logits = model.predict(data.x_test, batch_size=256, verbose=0)
             metrics["accuracy"] = float(np.mean(np.argmax(logits, axis=-1) == data.y_test))
-            params, nonzero = weight_counts(model)
-            metrics.update(params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params)
         for meta in metas:
             metrics.update(meta.get("metrics", {}))
         _write_json(tmp / "metrics.json", {"variant": variant.id, **variant.knobs, **metrics})

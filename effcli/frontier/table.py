@@ -46,7 +46,9 @@ def format_value(column: str, value: Any) -> str:
         return f"{number * 100:.2f} %"
     if column.endswith("sparsity"):
         return f"{number * 100:.1f} %"
-    if column in ("params", "nonzero_params") or column.endswith("_params"):
+    if column in ("params", "nonzero_params", "macs", "unique_weights") or column.endswith(
+        "_params"
+    ):
         return f"{number:,.0f}"
     return f"{number:g}"
 

@@ -1,4 +1,5 @@
-"""Measurements of exported artifacts: bytes, gzip bytes, LiteRT accuracy and latency, weights.
+"""Measurements of exported artifacts: bytes, gzip bytes, LiteRT accuracy and latency, and what
+the flatbuffer holds (weights, sparsity, unique values, MACs, activation memory).
 
-Nothing here needs TensorFlow except `weights.py`, which reads a Keras model's weights.
+Nothing here imports TensorFlow: every number is read from the exported .tflite file.
 """

@@ -84,6 +84,7 @@ class Plan:
     seed: int
     nodes: dict[str, Node] = field(default_factory=dict)  # parents before children
     variants: list[Variant] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # plan-time advice, each line once
 
     @property
     def data_key(self) -> str:
@@ -158,6 +159,7 @@ def build_plan(source: RecipeSource) -> Plan:
                 data_spec=recipe.data.spec(),
                 seed=recipe.seed,
             )
+        plan.warnings.extend(w for w in recipe.warnings if w not in plan.warnings)
         parent: str | None = None
         chain: list[str] = []
         for stage in recipe.pipeline:
@@ -173,7 +175,7 @@ def build_plan(source: RecipeSource) -> Plan:
                     params=stage.params,
                     resolved=resolved,
                     parent=parent,
-                    trains=cls.trains,
+                    trains=cls.is_training(stage.params),
                 )
             chain.append(key)
             parent = key

@@ -116,3 +116,4 @@ class Recipe:
     model: ModelConfig
     train: TrainSpec
     pipeline: tuple[StageConfig, ...]
+    warnings: tuple[str, ...] = ()  # "file:line: path: advice" lines found while validating

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -188,12 +189,14 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
         train=top.train,
         pipeline=tuple(pipeline),
     )
-    _check_order(recipe, check)
-    return recipe
+    warnings = _check_order(recipe, check)
+    return dataclasses.replace(recipe, warnings=tuple(warnings))
 
 
-def _check_order(recipe: Recipe, check: _Collector) -> None:
-    """Each stage must accept what the stage before it produces (e.g. nothing trains a .tflite)."""
+def _check_order(recipe: Recipe, check: _Collector) -> list[str]:
+    """Each stage must accept what the stage before it produces (e.g. nothing trains a .tflite),
+    and passes its own checks; returns the stages' warnings, located in the file."""
+    warnings: list[str] = []
     produced = "none"
     previous = "the start of the pipeline"
     for stage in recipe.pipeline:
@@ -213,5 +216,9 @@ def _check_order(recipe: Recipe, check: _Collector) -> None:
             )
         for loc, message in cls.check(stage, recipe):
             raise check.fail(loc, message)
-        produced = cls.produces
+        warnings.extend(
+            str(check.fail(loc, message)) for loc, message in cls.warnings(stage, recipe)
+        )
+        produced = cls.output_kind(stage.params)
         previous = f"'{stage.kind}'"
+    return warnings

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from fnmatch import fnmatchcase
+from typing import Any, Literal
+
+from pydantic import Field
+
+from effcli.stages.base import StageParams
 
 # Layers whose kernels TF-MOT can prune or cluster.
 PRUNABLE = ("Conv2D", "Conv1D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
+LayerType = Literal["Conv2D", "Conv1D", "Dense", "DepthwiseConv2D", "SeparableConv2D"]
+
+
+class LayerSelection(StageParams):
+    """Which conv/dense layers a stage transforms: by type, by name pattern, minus first/last."""
+
+    keep_first_dense: bool = Field(True, description="leave the model's first conv/dense alone")
+    keep_last_dense: bool = Field(True, description="leave the model's last conv/dense alone")
+    layer_types: list[LayerType] | None = Field(
+        None, min_length=1, description="only layers of these types, e.g. [Conv2D, Dense]"
+    )
+    layer_names: list[str] | None = Field(
+        None, min_length=1, description="only layers whose name matches a glob, e.g. ['conv2_*']"
+    )
 
 
 def copy_model(model: Any) -> Any:
@@ -17,11 +36,45 @@ def copy_model(model: Any) -> Any:
     return copy
 
 
-def select_layers(model: Any, keep_first_dense: bool, keep_last_dense: bool) -> list[str]:
-    """Names of conv/dense layers to transform, minus the first and/or last if asked."""
-    names = [layer.name for layer in model.layers if type(layer).__name__ in PRUNABLE]
-    if keep_first_dense and names:
-        names = names[1:]
-    if keep_last_dense and names:
-        names = names[:-1]
-    return names
+def select_layers(
+    model: Any,
+    keep_first_dense: bool,
+    keep_last_dense: bool,
+    types: list[str] | None = None,
+    names: list[str] | None = None,
+) -> list[str]:
+    """Names of conv/dense layers to transform.
+
+    First and last refer to the model's own first and last conv/dense layers (the input stem and
+    the classifier head, the most sensitive to compression), whatever the type/name filters.
+    """
+    kernels = [layer for layer in model.layers if type(layer).__name__ in PRUNABLE]
+    skip = set()
+    if keep_first_dense and kernels:
+        skip.add(kernels[0].name)
+    if keep_last_dense and kernels:
+        skip.add(kernels[-1].name)
+    return [
+        layer.name
+        for layer in kernels
+        if layer.name not in skip
+        and (types is None or type(layer).__name__ in types)
+        and (names is None or any(fnmatchcase(layer.name, pattern) for pattern in names))
+    ]
+
+
+def selected(model: Any, params: LayerSelection) -> list[str]:
+    """`select_layers` driven by a stage's LayerSelection arguments."""
+    return select_layers(
+        model,
+        params.keep_first_dense,
+        params.keep_last_dense,
+        list(params.layer_types) if params.layer_types else None,
+        params.layer_names,
+    )
+
+
+NO_LAYER = (
+    "no layer selected: check layer_types/layer_names against the model's layers, or set "
+    "keep_first_dense/keep_last_dense false"
+)

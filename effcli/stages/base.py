@@ -63,6 +63,17 @@ class Stage(ABC):
     accepts: ClassVar[tuple[str, ...]] = ("keras",)  # artifact kinds it takes ("none" = first)
     produces: ClassVar[str] = "keras"
     trains: ClassVar[bool] = False  # counted as a training by `effdl plan`
+    role: ClassVar[str] = "shrink"  # the survey's phase: grow, shrink or improve
+
+    @classmethod
+    def output_kind(cls, params: StageParams) -> str:
+        """The artifact kind this configuration produces (`produces` unless it depends on params)."""
+        return cls.produces
+
+    @classmethod
+    def is_training(cls, params: StageParams) -> bool:
+        """Whether this configuration trains (`trains` unless it depends on params)."""
+        return cls.trains
 
     def __init__(self, params: StageParams, resolved: dict[str, Any]) -> None:
         self.params = params
@@ -71,6 +82,11 @@ class Stage(ABC):
     @classmethod
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
         """Plan-time problems as (location in the recipe, message); none by default."""
+        return ()
+
+    @classmethod
+    def warnings(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
+        """Plan-time advice that does not stop the run, as (location, message); none by default."""
         return ()
 
     @classmethod

@@ -16,9 +16,9 @@ from pydantic import Field
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
-from effcli.stages._layers import copy_model, select_layers
+from effcli.stages._layers import NO_LAYER, LayerSelection, copy_model, selected
 from effcli.stages._training import fine_tune, fine_tune_resolved
-from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
+from effcli.stages.base import Stage, StageContext, StageResult, stages
 
 INITS = {
     "kmeans_plus_plus": "KMEANS_PLUS_PLUS",
@@ -28,7 +28,7 @@ INITS = {
 }
 
 
-class ClusterParams(StageParams):
+class ClusterParams(LayerSelection):
     clusters: int = Field(ge=2, le=256, description="distinct values per kernel, 2..256")
     init: Literal["kmeans_plus_plus", "linear", "density_based", "random"] = "kmeans_plus_plus"
     per_channel: bool = Field(
@@ -39,8 +39,6 @@ class ClusterParams(StageParams):
     )
     epochs: int = Field(3, ge=1, le=10_000, description="fine-tune epochs, >= 1")
     learning_rate: float = Field(1e-4, gt=0, le=10, description="fine-tune learning rate")
-    keep_first_dense: bool = True
-    keep_last_dense: bool = True
 
 
 def unique_counts(kernel: np.ndarray, per_channel: bool) -> int:
@@ -69,6 +67,16 @@ class ClusterStage(Stage):
                 ),
             )
 
+    @classmethod
+    def warnings(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
+        params: ClusterParams = stage.params  # type: ignore[assignment]
+        if params.preserve_sparsity is False and cls._after_prune(stage, recipe):
+            yield (
+                ("pipeline", stage.index, "preserve_sparsity"),
+                "clustering after prune with preserve_sparsity: false refills the pruned zeros "
+                "(the sparsity is lost); drop the key to keep them",
+            )
+
     @staticmethod
     def _after_prune(stage: StageConfig, recipe: Recipe) -> bool:
         return any(s.kind == "prune" for s in recipe.pipeline if s.index < stage.index)
@@ -89,14 +97,11 @@ class ClusterStage(Stage):
         base = copy_model(parent.model)
         targets = [
             name
-            for name in select_layers(base, p.keep_first_dense, p.keep_last_dense)
+            for name in selected(base, p)
             if base.get_layer(name).kernel.shape.num_elements() > p.clusters
         ]
         if not targets:
-            raise StageFailed(
-                "no layer has more weights than clusters; lower clusters or set "
-                "keep_first_dense/keep_last_dense false"
-            )
+            raise StageFailed(f"{NO_LAYER} (only layers with more weights than clusters count)")
         zeros_before = {n: int(np.sum(base.get_layer(n).kernel.numpy() == 0)) for n in targets}
         init = getattr(tfmot.clustering.keras.CentroidInitialization, INITS[p.init])
 

@@ -11,19 +11,28 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
-from effcli.stages._layers import PRUNABLE, copy_model, select_layers
+from effcli.stages._layers import NO_LAYER, PRUNABLE, LayerSelection, copy_model, selected
 from effcli.stages._training import fine_tune, fine_tune_resolved, steps_per_epoch
-from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
+from effcli.stages.base import Stage, StageContext, StageResult, stages
 
 
-class PruneParams(StageParams):
-    sparsity: float = Field(
-        ge=0, lt=1, description="target fraction of zero weights in pruned kernels, 0 <= s < 1"
+class PruneParams(LayerSelection):
+    structure: Literal["unstructured", "m_by_n"] = Field(
+        "unstructured", description="unstructured magnitude pruning, or m zeros in every n weights"
+    )
+    sparsity: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="target fraction of zero weights in pruned kernels, 0 <= s < 1",
+    )
+    m_by_n: tuple[int, int] = Field(
+        (2, 4), description="[m, n]: at least m zeros in every n consecutive input weights"
     )
     schedule: Literal["polynomial", "constant"] = "polynomial"
     epochs: int = Field(10, ge=1, le=10_000, description="fine-tune epochs, >= 1")
@@ -37,11 +46,40 @@ class PruneParams(StageParams):
     frequency: int | None = Field(
         None, ge=1, description="steps between mask updates (default: a tenth of the ramp)"
     )
-    keep_first_dense: bool = True
-    keep_last_dense: bool = True
     tolerance: float = Field(
         0.02, ge=0, lt=1, description="allowed miss of the target, as a fraction (0.02 = 2 points)"
     )
+
+    @model_validator(mode="after")
+    def _structure_arguments(self) -> PruneParams:
+        if self.structure == "unstructured":
+            if self.sparsity is None:
+                raise ValueError(
+                    "missing required key 'sparsity' (target fraction of zero weights, e.g. 0.5)"
+                )
+            if "m_by_n" in self.model_fields_set:
+                raise ValueError("'m_by_n' needs structure: m_by_n; add it or remove m_by_n")
+        else:
+            if self.sparsity is not None:
+                raise ValueError("structure m_by_n fixes the sparsity at m/n; remove 'sparsity'")
+            for key in ("schedule", "ramp_end", "frequency"):
+                if key in self.model_fields_set:
+                    raise ValueError(
+                        f"'{key}' has no effect with structure m_by_n (the mask is set at the "
+                        "first step); remove it"
+                    )
+            m, n = self.m_by_n
+            if not 1 <= m < n <= 64:
+                raise ValueError(f"m_by_n needs 1 <= m < n <= 64 (got [{m}, {n}]), e.g. [2, 4]")
+        return self
+
+    @property
+    def target(self) -> float:
+        """The sparsity this configuration aims at."""
+        if self.structure == "m_by_n":
+            return self.m_by_n[0] / self.m_by_n[1]
+        assert self.sparsity is not None
+        return self.sparsity
 
 
 def pruning_schedule_steps(
@@ -52,6 +90,21 @@ def pruning_schedule_steps(
     freq = frequency or max(1, end // 10)
     freq = min(freq, end)
     return (end // freq) * freq, freq
+
+
+def as_input_rows(kernel: np.ndarray) -> np.ndarray:
+    """Kernel as rows of input-channel weights, the axis TFLite's m-by-n structure runs along."""
+    if kernel.ndim == 2:  # Dense (in, out) -> (out, in)
+        return kernel.T
+    return np.moveaxis(kernel, -1, 0).reshape(-1, kernel.shape[-2])  # conv (..., in, out)
+
+
+def m_by_n_fraction(kernel: np.ndarray, m: int, n: int) -> float:
+    """Fraction of n-wide input-channel groups holding at least m zeros (1.0 = fully m:n)."""
+    rows = as_input_rows(kernel)
+    usable = rows.shape[1] - rows.shape[1] % n
+    groups = rows[:, :usable].reshape(-1, n)
+    return float(np.mean(np.sum(groups == 0, axis=1) >= m)) if groups.size else 0.0
 
 
 def kernel_sparsity(model: Any, layer_names: list[str]) -> tuple[float, dict[str, float]]:
@@ -83,26 +136,43 @@ class PruneStage(Stage):
         assert isinstance(parent, KerasModel)
         p: PruneParams = self.params  # type: ignore[assignment]
         base = copy_model(parent.model)
-        targets = select_layers(base, p.keep_first_dense, p.keep_last_dense)
+        targets = selected(base, p)
+        skipped: dict[str, str] = {}
+        if p.structure == "m_by_n":
+            # TF-MOT's m:n runs along input channels of Conv2D/Dense kernels only.
+            for name in list(targets):
+                layer = base.get_layer(name)
+                if type(layer).__name__ not in ("Conv2D", "Dense"):
+                    skipped[name] = "m_by_n supports Conv2D and Dense only"
+                elif layer.kernel.shape[-2] % p.m_by_n[1]:
+                    skipped[name] = f"{layer.kernel.shape[-2]} input channels, not a multiple of n"
+            targets = [name for name in targets if name not in skipped]
         if not targets:
-            raise StageFailed(
-                "no prunable layer selected; set keep_first_dense/keep_last_dense false"
-            )
+            raise StageFailed(NO_LAYER + (f"; skipped: {skipped}" if skipped else ""))
 
         total = p.epochs * steps_per_epoch(len(ctx.data.y_train), self.resolved["batch_size"])
         end_step, frequency = pruning_schedule_steps(total, p.ramp_end, p.frequency)
-        if p.schedule == "polynomial":
+        schedule_args: dict[str, Any] = {}
+        if p.structure == "m_by_n":  # the mask is fixed at the first step; no ramp to wait for
+            end_step, frequency = 1, 1
+            schedule = tfmot.sparsity.keras.ConstantSparsity(
+                p.target, begin_step=0, end_step=-1, frequency=1
+            )
+            schedule_args["sparsity_m_by_n"] = tuple(p.m_by_n)
+        elif p.schedule == "polynomial":
             schedule = tfmot.sparsity.keras.PolynomialDecay(
-                0.0, p.sparsity, begin_step=0, end_step=end_step, frequency=frequency
+                0.0, p.target, begin_step=0, end_step=end_step, frequency=frequency
             )
         else:
             schedule = tfmot.sparsity.keras.ConstantSparsity(
-                p.sparsity, begin_step=0, end_step=end_step, frequency=frequency
+                p.target, begin_step=0, end_step=end_step, frequency=frequency
             )
 
         def wrap(layer: Any) -> Any:
             if layer.name in targets:
-                return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+                return tfmot.sparsity.keras.prune_low_magnitude(
+                    layer, pruning_schedule=schedule, **schedule_args
+                )
             return layer
 
         pruned = keras.models.clone_model(base, clone_function=wrap)
@@ -119,8 +189,11 @@ class PruneStage(Stage):
         )
         model = tfmot.sparsity.keras.strip_pruning(pruned)
         achieved, per_layer = kernel_sparsity(model, targets)
-        info = {
-            "target_sparsity": p.sparsity,
+        metrics = {"prune_target_sparsity": p.target, "prune_achieved_sparsity": achieved}
+        info: dict[str, Any] = {
+            "structure": p.structure,
+            "skipped_layers": skipped,
+            "target_sparsity": p.target,
             "achieved_sparsity": achieved,
             "pruned_layers": per_layer,
             "dense_layers": [
@@ -134,15 +207,29 @@ class PruneStage(Stage):
             "best_epoch": report.best_epoch,
             "best_val_accuracy": report.best_val_accuracy,
         }
-        if abs(achieved - p.sparsity) > p.tolerance:
+        if abs(achieved - p.target) > p.tolerance:
             raise StageFailed(
-                f"achieved sparsity {achieved:.3f} misses the target {p.sparsity:.3f} by "
-                f"{abs(achieved - p.sparsity) * 100:.1f} points (end_step {end_step} of {total} "
+                f"achieved sparsity {achieved:.3f} misses the target {p.target:.3f} by "
+                f"{abs(achieved - p.target) * 100:.1f} points (end_step {end_step} of {total} "
                 f"steps, frequency {frequency}); lengthen the fine-tune or lower the frequency"
             )
+        if p.structure == "m_by_n":
+            m, n = p.m_by_n
+            fractions = {
+                name: m_by_n_fraction(model.get_layer(name).kernel.numpy(), m, n)
+                for name in targets
+            }
+            info["m_by_n_groups_ok"] = fractions
+            metrics["prune_m_by_n_groups_ok"] = min(fractions.values())
+            worst = min(fractions, key=fractions.__getitem__)
+            if fractions[worst] < 1.0:
+                raise StageFailed(
+                    f"layer {worst}: only {fractions[worst]:.1%} of its {n}-weight groups hold "
+                    f"{m} zeros; the {m}:{n} structure was not reached"
+                )
         return StageResult(
             artifact=KerasModel(model),
-            metrics={"prune_target_sparsity": p.sparsity, "prune_achieved_sparsity": achieved},
+            metrics=metrics,
             info=info,
             train_seconds=report.seconds,
         )

@@ -1,26 +1,64 @@
-"""Shrink: TFLite post-training full-integer (int8) quantization.
+"""Shrink: quantization to a .tflite flatbuffer, post-training or quantization-aware.
 
-Calibration uses a representative set drawn from the training split (never val or test), and the
-model's input and output are int8 too, as on integer-only accelerators.
+Modes:
+- `dynamic`: int8 weights, float activations (no calibration data).
+- `float16`: float16 weights, dequantized at load time on CPUs.
+- `int8`: full integer; ranges calibrated on a representative set from the training split (never
+  val or test); int8 input and output as on integer-only accelerators (`int8_io`).
+- `qat`: quantization-aware fine-tuning with TF-MOT, then an int8 export. After `prune` and/or
+  `cluster` the stage picks TF-MOT's preserving scheme (PQAT, CQAT, PCQAT) so QAT does not undo
+  them; layers TF-MOT cannot quantize stay float and are recorded.
 """
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from effcli.artifacts import Artifact, KerasModel, TFLiteModel
 from effcli.errors import StageFailed
+from effcli.recipe.schema import Recipe, StageConfig
+from effcli.stages._layers import copy_model
+from effcli.stages._training import fine_tune, fine_tune_resolved
 from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
+
+QAT_ONLY = ("epochs", "learning_rate", "scheme")
+SCHEMES = ("default", "pqat", "cqat", "pcqat")
 
 
 class QuantizeParams(StageParams):
-    mode: Literal["int8"] = "int8"
+    mode: Literal["dynamic", "float16", "int8", "qat"] = "int8"
     calibration_samples: int = Field(
         256, ge=1, le=100_000, description="training samples used to calibrate ranges, >= 1"
     )
+    int8_io: bool = Field(True, description="int8 model input and output (int8 and qat modes)")
+    epochs: int = Field(3, ge=1, le=10_000, description="QAT fine-tune epochs, >= 1")
+    learning_rate: float = Field(1e-4, gt=0, le=10, description="QAT fine-tune learning rate")
+    scheme: Literal["auto", "default", "pqat", "cqat", "pcqat"] = Field(
+        "auto", description="QAT scheme; auto preserves what earlier prune/cluster stages did"
+    )
+
+    @model_validator(mode="after")
+    def _mode_arguments(self) -> QuantizeParams:
+        if self.mode != "qat":
+            misplaced = [k for k in QAT_ONLY if k in self.model_fields_set]
+            if misplaced:
+                raise ValueError(
+                    f"'{misplaced[0]}' applies to mode qat only (mode is {self.mode}); "
+                    f"remove it or set mode: qat"
+                )
+        if self.mode in ("dynamic", "float16"):
+            for key in ("calibration_samples", "int8_io"):
+                if key in self.model_fields_set:
+                    raise ValueError(
+                        f"'{key}' applies to modes int8 and qat (mode is {self.mode}); remove it"
+                    )
+        return self
 
 
 def representative_samples(x_train: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -30,36 +68,254 @@ def representative_samples(x_train: np.ndarray, count: int, seed: int) -> np.nda
     return x_train[pick].astype(np.float32)
 
 
+def auto_scheme(after_prune: bool, after_cluster: bool) -> str:
+    """The QAT scheme that keeps what came before: zeros (PQAT), clusters (CQAT) or both."""
+    if after_cluster:
+        return "pcqat" if after_prune else "cqat"
+    return "pqat" if after_prune else "default"
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
 @stages.register("quantize")
 class QuantizeStage(Stage):
-    """Full-integer post-training quantization to a .tflite flatbuffer."""
+    """Post-training (dynamic, float16, int8) or quantization-aware (qat) export to TFLite."""
 
     Params = QuantizeParams
     produces = "tflite"
 
-    def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
-        from effcli._tf import tf
+    @classmethod
+    def is_training(cls, params: StageParams) -> bool:
+        return getattr(params, "mode", None) == "qat"
 
+    @classmethod
+    def describe(cls, params: StageParams) -> str:
+        return super().describe(params) if params.model_fields_set else "quantize(mode=int8)"
+
+    @classmethod
+    def _before(cls, stage: StageConfig, recipe: Recipe) -> set[str]:
+        return {s.kind for s in recipe.pipeline if s.index < stage.index}
+
+    @classmethod
+    def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
+        p: QuantizeParams = stage.params  # type: ignore[assignment]
+        before = cls._before(stage, recipe)
+        needs = {"pqat": {"prune"}, "cqat": {"cluster"}, "pcqat": {"prune", "cluster"}}
+        missing = needs.get(p.scheme, set()) - before
+        if missing:
+            yield (
+                ("pipeline", stage.index, "scheme"),
+                f"scheme {p.scheme} preserves what a {' and a '.join(sorted(missing))} stage did, "
+                "but none comes before; use scheme: auto or add the stage",
+            )
+
+    @classmethod
+    def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
+        p: QuantizeParams = stage.params  # type: ignore[assignment]
+        if p.mode != "qat":
+            resolved = p.model_dump(mode="json", exclude=set(QAT_ONLY))
+            if p.mode != "int8":
+                resolved.pop("calibration_samples")
+                resolved.pop("int8_io")
+            return resolved
+        resolved = fine_tune_resolved(stage, recipe)
+        if p.scheme == "auto":
+            before = cls._before(stage, recipe)
+            resolved["scheme"] = auto_scheme("prune" in before, "cluster" in before)
+        return resolved
+
+    def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         assert isinstance(parent, KerasModel)
         p: QuantizeParams = self.params  # type: ignore[assignment]
-        samples = representative_samples(ctx.data.x_train, p.calibration_samples, ctx.seed)
-
-        def representative() -> Any:
-            for sample in samples:
-                yield [sample[np.newaxis]]
+        if p.mode == "qat":
+            return self._qat(parent, ctx)
+        from effcli._tf import tf
 
         converter = tf.lite.TFLiteConverter.from_keras_model(parent.model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-        try:
-            content = converter.convert()
-        except Exception as exc:  # the converter's reason, on one line
-            reason = " ".join(str(exc).split())[:300]
-            raise StageFailed(f"int8 conversion failed: {reason}") from None
-        return StageResult(
-            artifact=TFLiteModel(content, source=parent),
-            info={"mode": p.mode, "calibration_samples": len(samples)},
+        info: dict[str, Any] = {"mode": p.mode}
+        if p.mode == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif p.mode == "int8":
+            samples = representative_samples(ctx.data.x_train, p.calibration_samples, ctx.seed)
+
+            def representative() -> Any:
+                for sample in samples:
+                    yield [sample[np.newaxis]]
+
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if p.int8_io:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+            info["calibration_samples"] = len(samples)
+        content = _convert(converter, p.mode)
+        return StageResult(artifact=TFLiteModel(content, source=parent), info=info)
+
+    # -- quantization-aware training -----------------------------------------------------------
+    def _qat(self, parent: KerasModel, ctx: StageContext) -> StageResult:
+        from effcli._tf import tf, tfmot
+
+        p: QuantizeParams = self.params  # type: ignore[assignment]
+        scheme_name = self.resolved["scheme"]
+        combine = tfmot.experimental.combine
+        scheme = {
+            "default": lambda: tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme(),
+            "pqat": lambda: combine.Default8BitPrunePreserveQuantizeScheme(),
+            "cqat": lambda: combine.Default8BitClusterPreserveQuantizeScheme(),
+            "pcqat": lambda: combine.Default8BitClusterPreserveQuantizeScheme(
+                preserve_sparsity=True
+            ),
+        }[scheme_name]()
+        base = copy_model(parent.model)
+        # TF-MOT's PCQAT quantizer is shared by all layers and switches sparsity preservation
+        # off for good at the first layer without zeros (a dense first/last layer), losing the
+        # pruning everywhere. Such layers get the plain 8-bit config instead.
+        plain = set()
+        if scheme_name == "pcqat":
+            plain = {
+                layer.name
+                for layer in base.layers
+                if hasattr(layer, "kernel") and bool(np.all(layer.kernel.numpy() != 0))
+            }
+        start = time.perf_counter()
+        qat_model, left_float = quantize_what_it_can(base, scheme, plain)
+        wrap_seconds = time.perf_counter() - start
+        report = fine_tune(
+            qat_model, ctx, self.resolved, learning_rate=p.learning_rate, epochs=p.epochs
         )
+        if scheme_name in ("cqat", "pcqat"):
+            qat_model = combine.strip_clustering_cqat(qat_model)
+
+        converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        io = "float"
+        if p.int8_io and not left_float:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+            io = "int8"
+        content = _convert(converter, "qat")
+        quantized = [
+            layer.name for layer in qat_model.layers if type(layer).__name__.startswith("Quantize")
+        ]
+        return StageResult(
+            artifact=TFLiteModel(content, source=None),  # a QAT model has no plain Keras twin
+            metrics={"qat_float_layers": len(left_float)},
+            info={
+                "mode": "qat",
+                "scheme": scheme_name,
+                "io": io,
+                "left_float": left_float,
+                "quantized_layers": len(quantized),
+                "plain_8bit_layers": sorted(plain),
+                "wrap_seconds": wrap_seconds,
+                "best_epoch": report.best_epoch,
+                "best_val_accuracy": report.best_val_accuracy,
+            },
+            train_seconds=report.seconds,
+        )
+
+
+def _default_8bit_module() -> Any:
+    # Not in TF-MOT's public API: the plain 8-bit registry, to give chosen layers its config.
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry,
+    )
+
+    return default_8bit_quantize_registry
+
+
+def default_8bit_registry() -> Any:
+    return _default_8bit_module().Default8BitQuantizeRegistry()
+
+
+_UNSUPPORTED = re.compile(r"Layer (\S+?):?\s.*not supported|layer (\S+?) is not supported", re.I)
+
+
+def quantize_what_it_can(
+    model: Any, scheme: Any, plain: set[str] | None = None, attempts: int = 50
+) -> tuple[Any, list[str]]:
+    """Annotate every layer, apply QAT, and work around each layer TF-MOT refuses.
+
+    A refused layer without weights of its own (BatchNorm after an activation, Rescaling, ...)
+    gets its output quantized only, so the graph stays integer; a refused layer with a kernel is
+    left float. Returns the QAT model and "name: TF-MOT's reason" for every layer left float.
+    When TF-MOT refuses the model itself (subclassed, nested), the variant fails with its reason.
+    """
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_configs as configs,
+    )
+
+    from effcli._tf import keras, tfmot
+
+    qk = tfmot.quantization.keras
+    plain = plain or set()
+    default_registry = default_8bit_registry()
+    # Layers the registry refuses and that have no kernel: quantize their output only, up front
+    # (each refusal found by trial costs a full clone + quantize_apply).
+    output_only = {
+        layer.name
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+        and not hasattr(layer, "kernel")
+        and not default_registry.supports(layer)
+    }
+    left_float: dict[str, str] = {}
+    for _ in range(attempts):
+
+        def annotate(layer: Any) -> Any:
+            if layer.name in left_float or isinstance(layer, keras.layers.InputLayer):
+                return layer
+            if layer.name in output_only:
+                config = configs.Default8BitOutputQuantizeConfig()
+                return qk.quantize_annotate_layer(layer, quantize_config=config)
+            if layer.name in plain and default_registry.supports(layer):
+                config = default_registry.get_quantize_config(layer)
+                return qk.quantize_annotate_layer(layer, quantize_config=config)
+            return qk.quantize_annotate_layer(layer)
+
+        try:
+            annotated = keras.models.clone_model(model, clone_function=annotate)
+            annotated.set_weights(model.get_weights())
+            scope = {
+                "Default8BitOutputQuantizeConfig": configs.Default8BitOutputQuantizeConfig,
+                "Default8BitQuantizeConfig": _default_8bit_module().Default8BitQuantizeConfig,
+            }
+            with qk.quantize_scope(scope):
+                qat_model = qk.quantize_apply(annotated, scheme)
+            return qat_model, [f"{name}: {why}" for name, why in left_float.items()]
+        except Exception as exc:  # TF-MOT reports refusals as ValueError/RuntimeError/TypeError
+            reason = one_line(exc)
+            name = _refused_layer(reason, model, set(left_float))
+            if name is None:
+                raise StageFailed(f"QAT cannot quantize this model: {reason}") from None
+            has_kernel = bool(model.get_layer(name).trainable_weights) and hasattr(
+                model.get_layer(name), "kernel"
+            )
+            if name in output_only or has_kernel:
+                output_only.discard(name)
+                left_float[name] = reason[:160]
+            else:
+                output_only.add(name)
+    raise StageFailed("QAT refused too many layers; use a post-training mode instead")
+
+
+def _refused_layer(reason: str, model: Any, done: set[str]) -> str | None:
+    """The model layer TF-MOT named in its refusal, if any (and not already left float)."""
+    names = {layer.name for layer in model.layers} - set(done)
+    for match in _UNSUPPORTED.finditer(reason):
+        name = next(g for g in match.groups() if g)
+        if name in names:
+            return name
+    # Some messages quote the layer object or class: fall back to any layer name mentioned.
+    mentioned = [n for n in names if re.search(rf"\b{re.escape(n)}\b", reason)]
+    return mentioned[0] if len(mentioned) == 1 else None
+
+
+def _convert(converter: Any, mode: str) -> bytes:
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter's reason, on one line
+        raise StageFailed(f"{mode} conversion failed: {one_line(exc)}") from None

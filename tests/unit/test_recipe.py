@@ -46,7 +46,8 @@ CASES = [
         """,
         "r.yaml:5: pipeline[1].sparsty: unknown key 'sparsty' (did you mean 'sparsity'?); "
         "allowed keys: enabled, epochs, frequency, keep_first_dense, keep_last_dense, "
-        "learning_rate, ramp_end, schedule, sparsity, stage, tolerance",
+        "layer_names, layer_types, learning_rate, m_by_n, ramp_end, schedule, sparsity, stage, "
+        "structure, tolerance",
     ),
     (
         "unknown top-level key",
