@@ -160,6 +160,11 @@ class Flatbuffer:
             names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
             for code in self.model.operatorCodes or []
         ]
+        # A float16 model stores weights as float16 constants behind DEQUANTIZE ops.
+        self.dequantized: dict[int, int] = {}
+        for op in self.graph.operators or []:
+            if self.op_type(op) == "DEQUANTIZE" and self.constant(int(op.inputs[0])) is not None:
+                self.dequantized[int(op.outputs[0])] = int(op.inputs[0])
 
     def op_type(self, op: Any) -> str:
         return self.op_types[op.opcodeIndex]
@@ -190,6 +195,12 @@ class Flatbuffer:
             return np.frombuffer(raw, dtype=np.uint8)
         return np.frombuffer(raw, dtype=dtype).reshape(self.shape(index) or (-1,))
 
+    def weight(self, index: int) -> tuple[int, np.ndarray] | None:
+        """(stored tensor, data) of a weight input, looking through a float16 DEQUANTIZE."""
+        index = self.dequantized.get(index, index)
+        data = self.constant(index)
+        return (index, data) if data is not None else None
+
     def nbytes(self, index: int) -> int:
         dtype = _DTYPES.get(self.tensor(index).type, np.uint8)
         return math.prod(max(d, 1) for d in self.shape(index)) * np.dtype(dtype).itemsize
@@ -214,17 +225,6 @@ def model_stats(content: bytes | Path) -> ModelStats:
     """Weights, sparsity, unique values, MACs and activation memory of a .tflite model."""
     fb = Flatbuffer(content if isinstance(content, bytes) else Path(content).read_bytes())
     ops = fb.graph.operators or []
-    # A float16 model stores weights as float16 constants behind DEQUANTIZE ops.
-    dequantized: dict[int, int] = {}
-    for op in ops:
-        if fb.op_type(op) == "DEQUANTIZE" and fb.constant(int(op.inputs[0])) is not None:
-            dequantized[int(op.outputs[0])] = int(op.inputs[0])
-
-    def weight(index: int) -> tuple[int, np.ndarray] | None:
-        index = dequantized.get(index, index)
-        data = fb.constant(index)
-        return (index, data) if data is not None else None
-
     counted: set[int] = set()
     layers: list[LayerStats] = []
     dtypes: dict[str, int] = {}
@@ -234,7 +234,7 @@ def model_stats(content: bytes | Path) -> ModelStats:
         if kind in SHAPE_OPS or kind == "DEQUANTIZE":
             continue
         inputs = [int(i) for i in (op.inputs if op.inputs is not None else [])]
-        constants = [(slot, w) for slot, i in enumerate(inputs) if (w := weight(i)) is not None]
+        constants = [(slot, w) for slot, i in enumerate(inputs) if (w := fb.weight(i)) is not None]
         if kind == "TRANSPOSE_CONV":  # input 0 is the output shape, not a weight
             constants = [(slot, w) for slot, w in constants if slot != 0]
         if not constants:
@@ -283,13 +283,13 @@ def model_stats(content: bytes | Path) -> ModelStats:
         kernel_nonzero=kernel_nonzero,
         unique_weights=unique,
         macs=macs,
-        peak_memory_bytes=peak_activation_bytes(fb, set(dequantized)),
+        peak_memory_bytes=peak_activation_bytes(fb),
         weight_dtypes=dtypes,
         layers=layers,
     )
 
 
-def peak_activation_bytes(fb: Flatbuffer, derived_constants: set[int]) -> int:
+def peak_activation_bytes(fb: Flatbuffer) -> int:
     """Peak bytes of non-constant tensors alive at once, walking ops in execution order.
 
     A tensor is alive from the op that produces it (or the start, for model inputs) to its last
@@ -299,7 +299,7 @@ def peak_activation_bytes(fb: Flatbuffer, derived_constants: set[int]) -> int:
     ops = fb.graph.operators or []
 
     def activation(index: int) -> bool:
-        return index >= 0 and index not in derived_constants and fb.constant(index) is None
+        return index >= 0 and index not in fb.dequantized and fb.constant(index) is None
 
     last_use: dict[int, int] = {}
     for position, op in enumerate(ops):

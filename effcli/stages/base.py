@@ -64,6 +64,8 @@ class Stage(ABC):
     produces: ClassVar[str] = "keras"
     trains: ClassVar[bool] = False  # counted as a training by `effdl plan`
     role: ClassVar[str] = "shrink"  # the survey's phase: grow, shrink or improve
+    # Small, fast arguments the contract tests run this stage with (every mode worth covering).
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     @classmethod
     def output_kind(cls, params: StageParams) -> str:

@@ -54,6 +54,7 @@ class ClusterStage(Stage):
 
     Params = ClusterParams
     trains = True
+    examples = ({"clusters": 8, "epochs": 1},)
 
     @classmethod
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:

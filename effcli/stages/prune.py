@@ -125,6 +125,10 @@ class PruneStage(Stage):
 
     Params = PruneParams
     trains = True
+    examples = (
+        {"sparsity": 0.5, "epochs": 2},
+        {"structure": "m_by_n", "epochs": 1},
+    )
 
     @classmethod
     def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:

@@ -85,6 +85,12 @@ class QuantizeStage(Stage):
 
     Params = QuantizeParams
     produces = "tflite"
+    examples = (
+        {"mode": "dynamic"},
+        {"mode": "float16"},
+        {"mode": "int8", "calibration_samples": 32},
+        {"mode": "qat", "epochs": 1},
+    )
 
     @classmethod
     def is_training(cls, params: StageParams) -> bool:

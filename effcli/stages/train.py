@@ -43,6 +43,7 @@ class TrainStage(Stage):
     Params = TrainParams
     accepts = ("none",)
     trains = True
+    role = "grow"  # builds the (scaled) model every other stage starts from
 
     @classmethod
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
