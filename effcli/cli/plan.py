@@ -31,16 +31,20 @@ def plan(
 
     table = Table(title=f"{the_plan.name}: {len(the_plan.variants)} variants")
     table.add_column("variant")
+    branched = any(v.branch for v in the_plan.variants)
+    if branched:
+        table.add_column("branch")
     table.add_column("pipeline")
     for knob in the_plan.knobs:
         table.add_column(knob.label)
     table.add_column("recorded")
     for variant in the_plan.variants:
         cells = [
-            "" if variant.knobs[k.label] is None else str(variant.knobs[k.label])
+            "" if variant.knobs.get(k.label) is None else str(variant.knobs[k.label])
             for k in the_plan.knobs
         ]
-        table.add_row(variant.id, variant.pipeline, *cells, done.get(variant.id, "-"))
+        lead = [variant.id, variant.branch or ""] if branched else [variant.id]
+        table.add_row(*lead, variant.pipeline, *cells, done.get(variant.id, "-"))
     console.print(table)
 
     tree = Tree(f"[bold]nodes[/] ({run_dir.root})")

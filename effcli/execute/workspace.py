@@ -217,7 +217,8 @@ class Workspace:
 
     # -- variants ------------------------------------------------------------------------------
     def _base_row(self, variant: Variant) -> dict[str, Any]:
-        return {"variant": variant.id, "pipeline": variant.pipeline, **variant.knobs}
+        branch = {"branch": variant.branch} if variant.branch else {}
+        return {"variant": variant.id, **branch, "pipeline": variant.pipeline, **variant.knobs}
 
     def fail(self, variant: Variant, reason: str) -> None:
         self.store.append({**self._base_row(variant), "status": "failed", "error": reason})

@@ -21,7 +21,7 @@ EXTRA_COLUMNS = [
     "params",
     "sparsity",
 ]
-NOT_METRICS = {"run", "variant", "pipeline", "status", "error"}
+NOT_METRICS = {"run", "variant", "branch", "pipeline", "status", "error"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class Frontier:
         lead = ["run"] if self.rows["run"].nunique() > 1 else []
         main = [self.quality, *self.footprints]
         extra = [c for c in EXTRA_COLUMNS if c in shown.columns and c not in main]
-        return [*lead, "variant", "pipeline", *knobs, *main, *extra]
+        branch = ["branch"] if "branch" in shown.columns and shown["branch"].notna().any() else []
+        return [*lead, "variant", *branch, "pipeline", *knobs, *main, *extra]
 
 
 def _numeric_column(df: pd.DataFrame, column: str, option: str) -> pd.Series:

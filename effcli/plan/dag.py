@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from effcli.recipe.branches import branches
 from effcli.recipe.schema import Recipe
 from effcli.recipe.source import RecipeSource, load_source
 from effcli.recipe.sweep import Knob, expand, find_knobs
@@ -69,6 +70,7 @@ class Variant:
     nodes: tuple[str, ...]
     recipe: Recipe
     doc: dict[str, Any]
+    branch: str | None = None  # the named pipeline it comes from (`pipelines:` recipes)
 
     @property
     def leaf(self) -> str:
@@ -125,7 +127,13 @@ class Plan:
                 for n in self.nodes.values()
             ],
             "variants": [
-                {"variant": v.id, "pipeline": v.pipeline, "knobs": v.knobs, "nodes": list(v.nodes)}
+                {
+                    "variant": v.id,
+                    "branch": v.branch,
+                    "pipeline": v.pipeline,
+                    "knobs": v.knobs,
+                    "nodes": list(v.nodes),
+                }
                 for v in self.variants
             ],
         }
@@ -146,55 +154,66 @@ def _knob_values(
 
 def build_plan(source: RecipeSource) -> Plan:
     """Expand sweeps, validate every variant, and share nodes between equal prefixes."""
-    knobs = find_knobs(source)
     plan: Plan | None = None
     seen_leaves: set[str] = set()
-    for assignment in expand(source, knobs):
-        recipe = validate_recipe(assignment.doc, source, assignment.choice)
-        if plan is None:
-            plan = Plan(
-                name=recipe.name,
-                source=source,
-                knobs=knobs,
-                data_spec=recipe.data.spec(),
-                seed=recipe.seed,
-            )
-        plan.warnings.extend(w for w in recipe.warnings if w not in plan.warnings)
-        parent: str | None = None
-        chain: list[str] = []
-        for stage in recipe.pipeline:
-            cls = stages.get(stage.kind)
-            resolved = cls.resolve(stage, recipe)
-            key = node_key(stage.kind, resolved, parent, plan.data_spec, plan.seed)
-            if key not in plan.nodes:
-                plan.nodes[key] = Node(
-                    key=key,
-                    kind=stage.kind,
-                    index=stage.index,
-                    label=cls.describe(stage.params),
-                    params=stage.params,
-                    resolved=resolved,
-                    parent=parent,
-                    trains=cls.is_training(stage.params),
+    for branch, branch_source in branches(source):
+        knobs = find_knobs(branch_source)
+        for assignment in expand(branch_source, knobs):
+            recipe = validate_recipe(assignment.doc, branch_source, assignment.choice)
+            if plan is None:
+                plan = Plan(
+                    name=recipe.name,
+                    source=source,
+                    knobs=[],
+                    data_spec=recipe.data.spec(),
+                    seed=recipe.seed,
                 )
-            chain.append(key)
-            parent = key
-        if chain[-1] in seen_leaves:  # e.g. a disabled stage's other sweep values
-            continue
-        seen_leaves.add(chain[-1])
-        plan.variants.append(
-            Variant(
-                id=chain[-1][:12],
-                pipeline=">".join(s.kind for s in recipe.pipeline),
-                knobs=_knob_values(knobs, assignment.choice, recipe),
-                nodes=tuple(chain),
-                recipe=recipe,
-                doc=assignment.doc,
+            plan.warnings.extend(w for w in recipe.warnings if w not in plan.warnings)
+            chain = _add_nodes(plan, recipe)
+            if chain[-1] in seen_leaves:  # e.g. a disabled stage's other sweep values
+                continue
+            seen_leaves.add(chain[-1])
+            plan.variants.append(
+                Variant(
+                    id=chain[-1][:12],
+                    pipeline=">".join(s.kind for s in recipe.pipeline),
+                    knobs=_knob_values(knobs, assignment.choice, recipe),
+                    nodes=tuple(chain),
+                    recipe=recipe,
+                    doc=assignment.doc,
+                    branch=branch,
+                )
             )
-        )
+        known = {k.label for k in plan.knobs} if plan else set()
+        if plan is not None:
+            plan.knobs.extend(k for k in knobs if k.label not in known)
     assert plan is not None  # expand() always yields at least one assignment
     plan.index()
     return plan
+
+
+def _add_nodes(plan: Plan, recipe: Recipe) -> list[str]:
+    """Add the recipe's chain of nodes (existing keys are shared); returns their keys."""
+    parent: str | None = None
+    chain: list[str] = []
+    for stage in recipe.pipeline:
+        cls = stages.get(stage.kind)
+        resolved = cls.resolve(stage, recipe)
+        key = node_key(stage.kind, resolved, parent, plan.data_spec, plan.seed)
+        if key not in plan.nodes:
+            plan.nodes[key] = Node(
+                key=key,
+                kind=stage.kind,
+                index=stage.index,
+                label=cls.describe(stage.params),
+                params=stage.params,
+                resolved=resolved,
+                parent=parent,
+                trains=cls.is_training(stage.params),
+            )
+        chain.append(key)
+        parent = key
+    return chain
 
 
 def load_plan(path: str | Path) -> Plan:

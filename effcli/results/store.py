@@ -1,6 +1,6 @@
 """results.csv: append a row atomically (write a temp file, fsync, rename) under a file lock.
 
-Column order: the fixed columns, the sweep knobs (names with a dot), the standard metrics, then
+Column order: the fixed columns, the pipeline name (`pipelines:` recipes), the sweep knobs (names with a dot), the standard metrics, then
 stage-reported metrics. A row for a variant that is already present replaces it (a retry).
 """
 
@@ -45,10 +45,13 @@ def _cell(value: Any) -> str:
 def order_columns(columns: list[str]) -> list[str]:
     """Fixed, then knobs (in first-seen order), then standard metrics, then the rest."""
     knobs = [c for c in columns if "." in c and c not in FIXED_COLUMNS]
+    branch = ["branch"] if "branch" in columns else []
     rest = [
-        c for c in columns if c not in FIXED_COLUMNS and c not in METRIC_COLUMNS and c not in knobs
+        c
+        for c in columns
+        if c not in FIXED_COLUMNS and c not in METRIC_COLUMNS and c not in knobs and c not in branch
     ]
-    return [*FIXED_COLUMNS, *knobs, *METRIC_COLUMNS, *rest]
+    return [*FIXED_COLUMNS, *branch, *knobs, *METRIC_COLUMNS, *rest]
 
 
 class ResultsStore:

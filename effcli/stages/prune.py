@@ -60,15 +60,18 @@ class PruneParams(LayerSelection):
             if "m_by_n" in self.model_fields_set:
                 raise ValueError("'m_by_n' needs structure: m_by_n; add it or remove m_by_n")
         else:
-            if self.sparsity is not None:
-                raise ValueError("structure m_by_n fixes the sparsity at m/n; remove 'sparsity'")
+            m, n = self.m_by_n
+            if self.sparsity is not None and abs(self.sparsity - m / n) > 1e-9:
+                raise ValueError(
+                    f"structure m_by_n [{m}, {n}] fixes the sparsity at {m / n:g} (got "
+                    f"{self.sparsity:g}); remove 'sparsity' or set it to {m / n:g}"
+                )
             for key in ("schedule", "ramp_end", "frequency"):
                 if key in self.model_fields_set:
                     raise ValueError(
                         f"'{key}' has no effect with structure m_by_n (the mask is set at the "
                         "first step); remove it"
                     )
-            m, n = self.m_by_n
             if not 1 <= m < n <= 64:
                 raise ValueError(f"m_by_n needs 1 <= m < n <= 64 (got [{m}, {n}]), e.g. [2, 4]")
         return self

@@ -11,6 +11,10 @@ from typer.testing import CliRunner
 from effcli.cli.main import app
 from effcli.errors import RecipeError
 from effcli.plan import load_plan
+from effcli.stages.base import stages
+
+# Every registered stage, as the "choose one of" hint lists them (grows with each technique).
+STAGE_NAMES = ", ".join(stages.names())
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,7 +102,7 @@ CASES = [
         "unknown stage",
         "name: t\npipeline:\n  - stage: trian\n",
         "r.yaml:3: pipeline[0].stage: unknown stage 'trian' (did you mean 'train'?); choose one "
-        "of: cluster, prune, quantize, train",
+        f"of: {STAGE_NAMES}",
     ),
     (
         "unknown dataset",
@@ -251,5 +255,5 @@ def test_cli_prints_one_line_and_exits_2(here: Path, args: list[str]) -> None:
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: r.yaml:3: pipeline[0].stage: unknown stage 'trian' (did you mean 'train'?); "
-        "choose one of: cluster, prune, quantize, train"
+        f"choose one of: {STAGE_NAMES}"
     ]
