@@ -1,4 +1,5 @@
-"""The low_rank stage: parameters fall exactly as predicted, full rank is exact, graphs rebuild."""
+"""The low_rank stage: parameters fall exactly as predicted, exact ranks change nothing, graphs
+with branches rebuild identically, and the result still converts to TFLite."""
 
 from __future__ import annotations
 
@@ -10,18 +11,19 @@ import pytest
 from effcli.artifacts import KerasModel
 from effcli.data.base import DataSplits
 from effcli.errors import StageFailed
+from effcli.models.base import families
 from effcli.stages._rewrite import replace_layers
-from effcli.stages.base import StageContext
+from effcli.stages.base import StageContext, StageResult
 from effcli.stages.low_rank import LowRankParams, LowRankStage
 
 pytestmark = pytest.mark.slow
 
 
-def tiny_data() -> DataSplits:
+def tiny_data(shape: tuple[int, ...] = (8, 8, 3)) -> DataSplits:
     rng = np.random.default_rng(0)
 
     def split(n: int) -> tuple[np.ndarray, np.ndarray]:
-        return rng.normal(size=(n, 8, 8, 3)).astype(np.float32), rng.integers(0, 10, n)
+        return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, 10, n)
 
     (xt, yt), (xv, yv), (xs, ys) = split(64), split(32), split(32)
     return DataSplits(
@@ -37,7 +39,7 @@ def tiny_data() -> DataSplits:
 
 
 def model_with_branch() -> Any:
-    """Conv stem, a 1x1 conv, an Add branch, and two Dense layers."""
+    """Conv stem, a 1x1 conv on an Add branch, and two Dense layers."""
     from effcli._tf import keras
 
     inputs = keras.Input((8, 8, 3), name="input")
@@ -50,57 +52,130 @@ def model_with_branch() -> Any:
     return keras.Model(inputs, outputs, name="branchy")
 
 
-def run(model: Any, **params: Any) -> Any:
+def run(model: Any, data: DataSplits | None = None, **params: Any) -> StageResult:
     p = LowRankParams.model_validate(params)
     resolved = {**p.model_dump(mode="json"), "batch_size": 32, "optimizer": "adam"}
-    ctx = StageContext(data=tiny_data(), seed=0)
+    ctx = StageContext(data=data or tiny_data(), seed=0)
     return LowRankStage(p, resolved).run(KerasModel(model), ctx)
 
 
-def test_params_fall_exactly_as_predicted() -> None:
-    model = model_with_branch()
-    result = run(model, rank=4, epochs=1)
+def predicted_saving(result: StageResult) -> int:
+    layers = result.info["layers"].values()
+    return sum(v["in"] * v["out"] - v["rank"] * (v["in"] + v["out"]) for v in layers)
+
+
+def test_cnn_at_rank_8_loses_exactly_the_predicted_params() -> None:
+    family = families.get("cnn")
+    model = family().build(family.Params(width_multiplier=0.25), (8, 8, 1), 10)
+    data = tiny_data((8, 8, 1))
+    result = run(model, data, rank=8, keep_last_dense=True, epochs=1)
     new = result.artifact.model
-    # pointwise: 16x16 -> 4*(16+16); dense: 1024x64 -> 4*(1024+64); stem/logits kept.
-    predicted = (16 * 16 - 4 * 32) + (1024 * 64 - 4 * 1088)
-    assert model.count_params() - new.count_params() == predicted
-    assert result.metrics["low_rank_layers"] == 2
-    assert result.metrics["low_rank_params_after"] == 4 * 32 + 4 * 1088
-    assert new.get_layer("dense_lr_u").kernel.shape == (1024, 4)
-    assert new.get_layer("pointwise_lr_u").kernel.shape == (1, 1, 16, 4)
-    assert result.train_seconds > 0
-    assert KerasModel(new).to_tflite().content[4:8] == b"TFL3"
+
+    # Only the 32x128 hidden Dense qualifies: 3x3 convs are skipped, the logits head is kept.
+    assert set(result.info["layers"]) == {"dense"}
+    assert result.info["layers"]["dense"] | {"energy_kept": 0} == {
+        "in": 32,
+        "out": 128,
+        "rank": 8,
+        "energy_kept": 0,
+        "params_before": 32 * 128,
+        "params_after": 8 * 160,
+    }
+    assert "only 1x1 convolutions" in result.info["skipped_layers"]["conv1_2"]
+    assert predicted_saving(result) == 32 * 128 - 8 * 160
+    assert model.count_params() - new.count_params() == predicted_saving(result)
+    assert new.get_layer("dense_lr_u").kernel.shape == (32, 8)
+    assert new.get_layer("dense").kernel.shape == (8, 128)
+    assert new.get_layer("dense").get_config()["activation"] == "relu"
+    assert new.name == model.name
+    assert new.predict(data.x_test, verbose=0).shape == (32, 10)
+
+    assert result.metrics["low_rank_layers"] == 1
+    assert result.metrics["low_rank_params_before"] == 32 * 128
+    assert result.metrics["low_rank_params_after"] == 8 * 160
+    assert 0 < result.metrics["low_rank_energy_kept"] < 1
+    assert result.train_seconds > 0 and result.info["best_epoch"] == 1
+    assert len(KerasModel(new).to_tflite().content) > 0
 
 
-def test_exact_on_a_rank_deficient_kernel_without_fine_tune() -> None:
+def test_exact_ranks_reproduce_the_outputs_without_fine_tune() -> None:
+    """Kernels of rank 4 (Dense) and 2 (1x1 conv): energy 1.0 finds those ranks, nothing changes."""
     model = model_with_branch()
     rng = np.random.default_rng(2)
-    low = rng.normal(size=(1024, 4)) @ rng.normal(size=(4, 64)) / 32  # exactly rank 4
-    model.get_layer("dense").kernel.assign(low.astype(np.float32))
+    dense = rng.normal(size=(1024, 4)) @ rng.normal(size=(4, 64)) / 32
+    model.get_layer("dense").kernel.assign(dense.astype(np.float32))
+    pointwise = rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16)) / 4
+    model.get_layer("pointwise").kernel.assign(pointwise.reshape(1, 1, 16, 16).astype(np.float32))
     x = tiny_data().x_test
-    result = run(model, energy=0.999999, epochs=0, layer_names=["dense"])
-    assert result.info["layers"]["dense"]["rank"] == 4
-    np.testing.assert_allclose(
-        result.artifact.model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-4
-    )
-    assert result.train_seconds == 0.0
+
+    result = run(model, energy=1.0, epochs=0)
+    new = result.artifact.model
+    assert {k: v["rank"] for k, v in result.info["layers"].items()} == {"dense": 4, "pointwise": 2}
+    assert result.metrics["low_rank_energy_kept"] == pytest.approx(1.0)
+    np.testing.assert_allclose(new.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-4)
+    assert model.count_params() - new.count_params() == predicted_saving(result)
+    assert new.get_layer("pointwise_lr_u").kernel.shape == (1, 1, 16, 2)
+    assert new.get_layer("pointwise").kernel.shape == (1, 1, 2, 16)
+    assert result.train_seconds == 0.0 and "best_epoch" not in result.info
 
 
-def test_rebuild_without_replacements_is_identical_and_independent() -> None:
+def test_identity_rebuild_through_a_branch_is_identical_and_independent() -> None:
     model = model_with_branch()
-    copy = replace_layers(model, {})
     x = tiny_data().x_test
-    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    assert not {id(w) for w in copy.weights} & {id(w) for w in model.weights}
+    expected = model.predict(x, verbose=0)
+
+    def same(layer: Any) -> list[Any]:
+        return [(layer.__class__.from_config(layer.get_config()), layer.get_weights())]
+
+    for replacements in ({}, {"pointwise": same, "add": same, "dense": same}):
+        copy = replace_layers(model, replacements)
+        np.testing.assert_allclose(copy.predict(x, verbose=0), expected, atol=1e-6)
+        assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
+        assert not {id(layer) for layer in copy.layers} & {id(layer) for layer in model.layers}
+        assert not {id(w) for w in copy.weights} & {id(w) for w in model.weights}
+        assert copy.name == model.name
+
+
+def test_sequential_stays_sequential_and_subclassed_is_refused() -> None:
+    from effcli._tf import keras
+
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(5, name="a"), keras.layers.Dense(3, name="b")],
+        name="seq",
+    )
+
+    def split(layer: Any) -> list[Any]:  # a = a @ identity: two layers, same function
+        w, bias = layer.get_weights()
+        first = keras.layers.Dense(5, use_bias=False, name="a_lr_u")
+        return [(first, [w]), (keras.layers.Dense(5, name="a"), [np.eye(5), bias])]
+
+    copy = replace_layers(model, {"a": split})
+    assert isinstance(copy, keras.Sequential) and copy.name == "seq"
+    assert [layer.name for layer in copy.layers] == ["a_lr_u", "a", "b"]
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+    class Subclassed(keras.Model):
+        def call(self, inputs: Any) -> Any:
+            return inputs
+
+    with pytest.raises(ValueError, match="subclassed"):
+        replace_layers(Subclassed(), {})
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        replace_layers(model, {"nope": split})
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"energy": 1.0, "layer_names": ["pointwise"]}, "pointwise: rank 16 saves nothing"),
+        ({"rank": 16, "layer_names": ["pointwise"]}, "pointwise: rank 16 saves nothing"),
+        (
+            {"rank": 4, "layer_names": ["dense"], "min_params_saving": 0.999},
+            "dense: rank 4 saves 93%.*min_params_saving",
+        ),
         (
             {"rank": 2, "layer_names": ["stem"], "keep_first_dense": False},
-            "stem: only 1x1 convolutions factorize",
+            "stem: 3x3 convolution; only 1x1 convolutions factorize.*keep_last_dense false",
         ),
         ({"rank": 2, "layer_names": ["nope*"]}, "no layer selected"),
     ],
