@@ -31,19 +31,25 @@ def _digest(payload: Any) -> str:
 
 
 def node_key(
-    kind: str, resolved: dict[str, Any], parent: str | None, data: dict[str, Any], seed: int
+    kind: str,
+    resolved: dict[str, Any],
+    parent: str | None,
+    data: dict[str, Any],
+    seed: int,
+    stage_version: int = 1,
 ) -> str:
-    """Content hash of everything that decides a node's output."""
-    return _digest(
-        {
-            "v": CACHE_VERSION,
-            "stage": kind,
-            "resolved": resolved,
-            "parent": parent,
-            "data": data,
-            "seed": seed,
-        }
-    )
+    """Content hash of everything that decides a node's output (and the stage code's version)."""
+    content: dict[str, Any] = {
+        "v": CACHE_VERSION,
+        "stage": kind,
+        "resolved": resolved,
+        "parent": parent,
+        "data": data,
+        "seed": seed,
+    }
+    if stage_version != 1:  # version 1 keeps the keys of nodes cached before versions existed
+        content["stage_version"] = stage_version
+    return _digest(content)
 
 
 @dataclass(frozen=True)
@@ -199,7 +205,7 @@ def _add_nodes(plan: Plan, recipe: Recipe) -> list[str]:
     for stage in recipe.pipeline:
         cls = stages.get(stage.kind)
         resolved = cls.resolve(stage, recipe)
-        key = node_key(stage.kind, resolved, parent, plan.data_spec, plan.seed)
+        key = node_key(stage.kind, resolved, parent, plan.data_spec, plan.seed, cls.version)
         if key not in plan.nodes:
             plan.nodes[key] = Node(
                 key=key,

@@ -64,6 +64,7 @@ class Stage(ABC):
     produces: ClassVar[str] = "keras"
     trains: ClassVar[bool] = False  # counted as a training by `effdl plan`
     role: ClassVar[str] = "shrink"  # the survey's phase: grow, shrink or improve
+    version: ClassVar[int] = 1  # bump when a code change makes this stage's cached nodes wrong
     # Small, fast arguments the contract tests run this stage with (every mode worth covering).
     examples: ClassVar[tuple[dict[str, Any], ...]] = ()
 

@@ -85,6 +85,7 @@ class QuantizeStage(Stage):
 
     Params = QuantizeParams
     produces = "tflite"
+    version = 2  # 2: QAT export calibrates the ops QAT left without ranges
     examples = (
         {"mode": "dynamic"},
         {"mode": "float16"},
@@ -197,8 +198,12 @@ class QuantizeStage(Stage):
 
         converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        # Ops QAT put no ranges on (refused layers, the MUL/ADD a BatchNorm after an activation
+        # becomes) are calibrated on training samples, so the whole graph can be integer.
+        samples = representative_samples(ctx.data.x_train, p.calibration_samples, ctx.seed)
+        converter.representative_dataset = lambda: ([s[np.newaxis]] for s in samples)
         io = "float"
-        if p.int8_io and not left_float:
+        if p.int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
             io = "int8"

@@ -150,3 +150,9 @@ def test_too_many_variants_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(RecipeError, match=f"the limit is {MAX_VARIANTS:,}"):
         load_plan(path)
+
+
+def test_a_stage_version_bump_changes_only_that_stages_keys() -> None:
+    spec = {"source": "digits"}
+    assert node_key("quantize", {}, "p", spec, 0) == node_key("quantize", {}, "p", spec, 0, 1)
+    assert node_key("quantize", {}, "p", spec, 0) != node_key("quantize", {}, "p", spec, 0, 2)
