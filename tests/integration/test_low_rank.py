@@ -15,27 +15,13 @@ from effcli.models.base import families
 from effcli.stages._rewrite import replace_layers
 from effcli.stages.base import StageContext, StageResult
 from effcli.stages.low_rank import LowRankParams, LowRankStage
+from tests.integration.helpers import random_splits
 
 pytestmark = pytest.mark.slow
 
 
 def tiny_data(shape: tuple[int, ...] = (8, 8, 3)) -> DataSplits:
-    rng = np.random.default_rng(0)
-
-    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
-        return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, 10, n)
-
-    (xt, yt), (xv, yv), (xs, ys) = split(64), split(32), split(32)
-    return DataSplits(
-        x_train=xt,
-        y_train=yt,
-        x_val=xv,
-        y_val=yv,
-        x_test=xs,
-        y_test=ys,
-        num_classes=10,
-        kind="image",
-    )
+    return random_splits(shape)
 
 
 def model_with_branch() -> Any:

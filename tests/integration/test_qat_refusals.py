@@ -5,27 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
 from effcli.artifacts import KerasModel
-from effcli.data.base import DataSplits
 from effcli.errors import StageFailed
 from effcli.measure.flatbuffer import model_stats
 from effcli.stages.base import StageContext
 from effcli.stages.quantize import QuantizeParams, QuantizeStage
+from tests.integration.helpers import random_splits
 
 pytestmark = pytest.mark.slow
-
-
-def data(shape: tuple[int, ...]) -> DataSplits:
-    rng = np.random.default_rng(0)
-
-    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
-        return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, 10, n)
-
-    (xt, yt), (xv, yv), (xs, ys) = split(64), split(32), split(32)
-    return DataSplits(xt, yt, xv, yv, xs, ys, num_classes=10, kind="image")
 
 
 def qat(model: Any, shape: tuple[int, ...]) -> Any:
@@ -36,7 +25,7 @@ def qat(model: Any, shape: tuple[int, ...]) -> Any:
         "optimizer": "adam",
         "scheme": "default",
     }
-    ctx = StageContext(data=data(shape), seed=0)
+    ctx = StageContext(data=random_splits(shape), seed=0)
     return QuantizeStage(params, resolved).run(KerasModel(model), ctx)
 
 

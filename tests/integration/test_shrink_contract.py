@@ -8,26 +8,22 @@ examples fails here, so it cannot skip the contract.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
-from effcli.execute.runner import run_plan
 from effcli.measure.flatbuffer import model_stats
 from effcli.measure.litert import LiteRTModel
 from effcli.plan import load_plan
 from effcli.stages.base import stages
+from tests.integration.helpers import project, run_doc
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 SHRINK = [name for name in stages.names() if stages.get(name).role == "shrink"]
 CASES = [
     pytest.param(name, example, id=f"{name}-{i}")
@@ -36,19 +32,10 @@ CASES = [
 ]
 
 
-class Quiet:
-    """A reporter that prints nothing."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One run directory for the module, so the shared tiny base model trains once."""
-    root = tmp_path_factory.mktemp("contract")
-    shutil.copytree(ROOT / "configs", root / "configs")
-    return root
+    return project(tmp_path_factory.mktemp("contract"))
 
 
 def run_variant(workdir: Path, name: str, example: dict[str, Any]) -> dict[str, str]:
@@ -58,14 +45,8 @@ def run_variant(workdir: Path, name: str, example: dict[str, Any]) -> dict[str, 
         "train": {"epochs": 3, "early_stopping": {"enabled": False}},
         "pipeline": [{"stage": "train", "width_multiplier": 0.125}, {"stage": name, **example}],
     }
-    recipe = workdir / f"{name}.yaml"
-    recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
-    plan = load_plan(recipe)
-    assert len(plan.variants) == 1
-    run_plan(plan, workdir / "out", Quiet())
-    with open(workdir / "out" / "results.csv", newline="") as handle:
-        rows = {r["variant"]: r for r in csv.DictReader(handle)}
-    return rows[plan.variants[0].id]
+    (row,) = run_doc(workdir, name, doc).values()
+    return row
 
 
 def test_every_shrink_stage_has_examples() -> None:

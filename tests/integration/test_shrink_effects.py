@@ -6,36 +6,24 @@ file: m:n groups of zeros, int8/float16 tensors, preserved sparsity and clusters
 
 from __future__ import annotations
 
-import csv
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
-from effcli.execute.runner import run_plan
 from effcli.measure.flatbuffer import Flatbuffer, model_stats
 from effcli.measure.litert import LiteRTModel
-from effcli.plan import load_plan
+from tests.integration.helpers import project, run_doc
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 BASE = {"stage": "train", "width_multiplier": 0.25}
-
-
-class Quiet:
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("effects")
-    shutil.copytree(ROOT / "configs", root / "configs")
-    return root
+    return project(tmp_path_factory.mktemp("effects"))
 
 
 def run(workdir: Path, name: str, *stages: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -46,13 +34,7 @@ def run(workdir: Path, name: str, *stages: dict[str, Any]) -> dict[str, dict[str
         "train": {"epochs": 8, "early_stopping": {"enabled": False}},
         "pipeline": [BASE, *stages],
     }
-    recipe = workdir / f"{name}.yaml"
-    recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
-    plan = load_plan(recipe)
-    run_plan(plan, workdir / "out", Quiet())
-    with open(workdir / "out" / "results.csv", newline="") as handle:
-        rows = {r["variant"]: r for r in csv.DictReader(handle)}
-    mine = {v.id: rows[v.id] for v in plan.variants}
+    mine = run_doc(workdir, name, doc)
     for row in mine.values():
         assert row["status"] == "ok", row["error"]
     return mine
