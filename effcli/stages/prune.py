@@ -43,6 +43,12 @@ class PruneParams(LayerSelection):
         le=1,
         description="fraction of the fine-tune steps at which the target is reached",
     )
+    ramp_begin: float = Field(
+        0.0, ge=0, lt=1, description="fraction of the fine-tune steps at which pruning starts"
+    )
+    initial_sparsity: float = Field(
+        0.0, ge=0, lt=1, description="sparsity at the start of a polynomial ramp, 0 <= s < 1"
+    )
     frequency: int | None = Field(
         None, ge=1, description="steps between mask updates (default: a tenth of the ramp)"
     )
@@ -59,6 +65,20 @@ class PruneParams(LayerSelection):
                 )
             if "m_by_n" in self.model_fields_set:
                 raise ValueError("'m_by_n' needs structure: m_by_n; add it or remove m_by_n")
+            if self.ramp_begin >= self.ramp_end:
+                raise ValueError(
+                    f"ramp_begin ({self.ramp_begin:g}) must be before ramp_end ({self.ramp_end:g})"
+                )
+            if self.schedule == "constant" and "initial_sparsity" in self.model_fields_set:
+                raise ValueError(
+                    "initial_sparsity applies to the polynomial schedule; remove it or set "
+                    "schedule: polynomial"
+                )
+            if self.initial_sparsity > self.sparsity:
+                raise ValueError(
+                    f"initial_sparsity ({self.initial_sparsity:g}) is above the target sparsity "
+                    f"({self.sparsity:g}); lower it"
+                )
         else:
             m, n = self.m_by_n
             if self.sparsity is not None and abs(self.sparsity - m / n) > 1e-9:
@@ -66,7 +86,7 @@ class PruneParams(LayerSelection):
                     f"structure m_by_n [{m}, {n}] fixes the sparsity at {m / n:g} (got "
                     f"{self.sparsity:g}); remove 'sparsity' or set it to {m / n:g}"
                 )
-            for key in ("schedule", "ramp_end", "frequency"):
+            for key in ("schedule", "ramp_begin", "ramp_end", "initial_sparsity", "frequency"):
                 if key in self.model_fields_set:
                     raise ValueError(
                         f"'{key}' has no effect with structure m_by_n (the mask is set at the "
@@ -86,13 +106,15 @@ class PruneParams(LayerSelection):
 
 
 def pruning_schedule_steps(
-    total_steps: int, ramp_end: float, frequency: int | None
-) -> tuple[int, int]:
-    """(end_step, frequency) such that the last mask update falls exactly on end_step <= total."""
+    total_steps: int, ramp_end: float, frequency: int | None, ramp_begin: float = 0.0
+) -> tuple[int, int, int]:
+    """(begin_step, end_step, frequency) inside the real steps, with the last mask update
+    (TF-MOT updates where (step - begin) % frequency == 0) falling exactly on end_step."""
     end = max(1, min(total_steps, math.ceil(ramp_end * total_steps)))
-    freq = frequency or max(1, end // 10)
-    freq = min(freq, end)
-    return (end // freq) * freq, freq
+    begin = min(end - 1, math.floor(ramp_begin * total_steps))
+    span = end - begin
+    freq = min(frequency or max(1, span // 10), span)
+    return begin, begin + (span // freq) * freq, freq
 
 
 def as_input_rows(kernel: np.ndarray) -> np.ndarray:
@@ -129,7 +151,7 @@ class PruneStage(Stage):
     Params = PruneParams
     trains = True
     examples = (
-        {"sparsity": 0.5, "epochs": 2},
+        {"sparsity": 0.5, "epochs": 2, "ramp_begin": 0.25, "initial_sparsity": 0.2},
         {"structure": "m_by_n", "epochs": 1},
     )
 
@@ -158,7 +180,9 @@ class PruneStage(Stage):
             raise StageFailed(NO_LAYER + (f"; skipped: {skipped}" if skipped else ""))
 
         total = p.epochs * steps_per_epoch(len(ctx.data.y_train), self.resolved["batch_size"])
-        end_step, frequency = pruning_schedule_steps(total, p.ramp_end, p.frequency)
+        begin_step, end_step, frequency = pruning_schedule_steps(
+            total, p.ramp_end, p.frequency, p.ramp_begin
+        )
         schedule_args: dict[str, Any] = {}
         if p.structure == "m_by_n":  # the mask is fixed at the first step; no ramp to wait for
             end_step, frequency = 1, 1
@@ -168,11 +192,15 @@ class PruneStage(Stage):
             schedule_args["sparsity_m_by_n"] = tuple(p.m_by_n)
         elif p.schedule == "polynomial":
             schedule = tfmot.sparsity.keras.PolynomialDecay(
-                0.0, p.target, begin_step=0, end_step=end_step, frequency=frequency
+                p.initial_sparsity,
+                p.target,
+                begin_step=begin_step,
+                end_step=end_step,
+                frequency=frequency,
             )
         else:
             schedule = tfmot.sparsity.keras.ConstantSparsity(
-                p.target, begin_step=0, end_step=end_step, frequency=frequency
+                p.target, begin_step=begin_step, end_step=end_step, frequency=frequency
             )
 
         def wrap(layer: Any) -> Any:
@@ -209,6 +237,7 @@ class PruneStage(Stage):
                 if type(layer).__name__ in PRUNABLE and layer.name not in targets
             ],
             "total_steps": total,
+            "begin_step": begin_step,
             "end_step": end_step,
             "frequency": frequency,
             "best_epoch": report.best_epoch,

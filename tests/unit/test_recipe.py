@@ -11,10 +11,15 @@ from typer.testing import CliRunner
 from effcli.cli.main import app
 from effcli.errors import RecipeError
 from effcli.plan import load_plan
+from effcli.data.base import datasets
+from effcli.models.base import families
 from effcli.stages.base import stages
 
 # Every registered stage, as the "choose one of" hint lists them (grows with each technique).
 STAGE_NAMES = ", ".join(stages.names())
+DATASET_NAMES = ", ".join(datasets.names())
+FAMILY_NAMES = ", ".join(families.names())
+STARTERS = ", ".join(n for n in stages.names() if "none" in stages.get(n).accepts)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,9 +54,9 @@ CASES = [
             sparsty: 0.5
         """,
         "r.yaml:5: pipeline[1].sparsty: unknown key 'sparsty' (did you mean 'sparsity'?); "
-        "allowed keys: enabled, epochs, frequency, keep_first_dense, keep_last_dense, "
-        "layer_names, layer_types, learning_rate, m_by_n, ramp_end, schedule, sparsity, stage, "
-        "structure, tolerance",
+        "allowed keys: enabled, epochs, frequency, initial_sparsity, keep_first_dense, "
+        "keep_last_dense, layer_names, layer_types, learning_rate, m_by_n, ramp_begin, ramp_end, "
+        "schedule, sparsity, stage, structure, tolerance",
     ),
     (
         "unknown top-level key",
@@ -108,13 +113,13 @@ CASES = [
         "unknown dataset",
         "name: t\ndata: {source: digit}\npipeline: [{stage: train}]\n",
         "r.yaml:2: data.source: unknown dataset 'digit' (did you mean 'digits'?); choose one "
-        "of: digits",
+        f"of: {DATASET_NAMES}",
     ),
     (
         "unknown model family",
         "name: t\nmodel: {family: cnm}\npipeline: [{stage: train}]\n",
         "r.yaml:2: model.family: unknown model family 'cnm' (did you mean 'cnn'?); choose one "
-        "of: cnn",
+        f"of: {FAMILY_NAMES}",
     ),
     (
         "split fractions",
@@ -136,7 +141,7 @@ CASES = [
         "quantize first",
         "name: t\npipeline:\n  - stage: quantize\n",
         "r.yaml:3: pipeline[0].stage: 'quantize' needs a model to work on, so it cannot be the "
-        "first stage; start with one of: train",
+        f"first stage; start with one of: {STARTERS}",
     ),
     (
         "prune after int8",

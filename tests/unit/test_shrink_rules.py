@@ -75,6 +75,12 @@ ORDER_CASES = [
         "at the first step); remove it",
     ),
     (
+        "a ramp that ends before it begins",
+        "name: t\npipeline:\n  - stage: train\n  - {stage: prune, sparsity: 0.5, ramp_begin: 0.8, "
+        "ramp_end: 0.5}\n",
+        "r.yaml:4: pipeline[1]: ramp_begin (0.8) must be before ramp_end (0.5)",
+    ),
+    (
         "unstructured pruning without a target",
         "name: t\npipeline:\n  - stage: train\n  - {stage: prune}\n",
         "r.yaml:4: pipeline[1]: missing required key 'sparsity' (target fraction of zero "
