@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from effcli import __version__
-from effcli.cli import frontier, plan, run, validate
+from effcli.cli import data, frontier, plan, run, validate
 from effcli.cli._common import set_debug
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.command("run")(run.run)
 app.command("plan")(plan.plan)
 app.command("validate")(validate.validate)
 app.command("frontier")(frontier.frontier)
+app.command("data")(data.data)
 
 
 def main() -> None:

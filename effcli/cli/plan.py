@@ -52,7 +52,11 @@ def plan(
     def add(branch: Tree, parent: str | None) -> None:
         for node in the_plan.children(parent):
             state = "[green]cached[/]" if run_dir.node_done(node.key) else "[yellow]to run[/]"
-            add(branch.add(f"{node.label} [dim]{node.short}[/] {state}"), node.key)
+            uses = "".join(
+                f" [cyan]uses {the_plan.nodes[dep].label} {the_plan.nodes[dep].short}[/]"
+                for dep in node.deps
+            )
+            add(branch.add(f"{node.label} [dim]{node.short}[/] {state}{uses}"), node.key)
 
     add(tree, None)
     console.print(tree)
@@ -61,6 +65,12 @@ def plan(
     cached = [n for n in nodes if run_dir.node_done(n.key)]
     by_kind = Counter(n.kind for n in nodes)
     trainings = [n for n in nodes if n.trains]
+    users = Counter(dep for n in nodes for dep in n.deps)
+    for dep, count in users.items():
+        console.print(
+            f"{the_plan.nodes[dep].label} {the_plan.nodes[dep].short} is used by {count} "
+            f"node(s) and built once"
+        )
     console.print(
         f"{len(nodes)} nodes ({', '.join(f'{c} {k}' for k, c in by_kind.items())}); "
         f"{len(trainings)} trainings ({', '.join(sorted({n.kind for n in trainings}))} nodes), "

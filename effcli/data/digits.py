@@ -20,4 +20,6 @@ class DigitsDataset(Dataset):
         bunch = load_digits()
         x = (bunch.images / 16.0).astype(np.float32)[..., np.newaxis]
         y = bunch.target.astype(np.int64)
-        return stratified_split(x, y, params.split, seed, kind=self.kind, num_classes=10)
+        return stratified_split(
+            x, y, params.split, seed, kind=self.kind, num_classes=10, max_samples=params.max_samples
+        )

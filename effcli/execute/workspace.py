@@ -141,7 +141,9 @@ class Workspace:
         if self._data is None:
             spec = dict(self.plan.data_spec)
             dataset = datasets.get(spec.pop("source"))
-            self._data = dataset().load(dataset.Params.model_validate(spec), self.plan.seed)
+            root = self.plan.source.path.resolve().parent  # relative data paths start here
+            params = dataset.Params.model_validate(spec)
+            self._data = dataset(root=root).load(params, self.plan.seed)
             _write_json(self.dir.split_json, {"data": self.plan.data_spec, **self._data.split})
             tmp = self.dir.root / f".test.{os.getpid()}.tmp.npz"
             np.savez_compressed(tmp, x=self._data.x_test, y=self._data.y_test)
@@ -177,6 +179,7 @@ class Workspace:
             seed=self.plan.seed,
             history=history,
             on_epoch=lambda epoch, epochs, logs: self.reporter.epoch(node, epoch, epochs, logs),
+            dependency=self._dependency(node),
         )
         result = stage.run(parent, ctx)
         meta = {
@@ -204,6 +207,14 @@ class Workspace:
         self._memory[node.key] = result.artifact
         self.ran += 1
         self.reporter.node_finished(node, cached=False, seconds=meta["seconds"])
+
+    def _dependency(self, node: Node) -> Any:
+        def load(key: str) -> Artifact:
+            if key not in node.deps or not self.dir.node_done(key):
+                raise LookupError(f"node {key[:12]} is not a finished dependency of {node.short}")
+            return self.artifact(key)
+
+        return load
 
     def _history(self, key: str | None) -> list[NodeInfo]:
         chain: list[NodeInfo] = []

@@ -7,6 +7,7 @@ the nodes that differ.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class Node:
     resolved: dict[str, Any] = field(compare=False)
     parent: str | None = None
     trains: bool = False
+    deps: tuple[str, ...] = ()  # other nodes it needs built first (a teacher)
 
     @property
     def short(self) -> str:
@@ -128,6 +130,7 @@ class Plan:
                     "stage": n.kind,
                     "label": n.label,
                     "parent": n.parent,
+                    "deps": list(n.deps),
                     "resolved": n.resolved,
                 }
                 for n in self.nodes.values()
@@ -159,43 +162,119 @@ def _knob_values(
 
 
 def build_plan(source: RecipeSource) -> Plan:
-    """Expand sweeps, validate every variant, and share nodes between equal prefixes."""
+    """Expand sweeps, validate every variant, and share nodes between equal prefixes.
+
+    A pipeline that names another (a distillation teacher) is planned after it; the named
+    pipeline must be a single variant ending in a model the stage accepts.
+    """
     plan: Plan | None = None
     seen_leaves: set[str] = set()
-    for branch, branch_source in branches(source):
-        knobs = find_knobs(branch_source)
-        for assignment in expand(branch_source, knobs):
-            recipe = validate_recipe(assignment.doc, branch_source, assignment.choice)
-            if plan is None:
-                plan = Plan(
-                    name=recipe.name,
-                    source=source,
-                    knobs=[],
-                    data_spec=recipe.data.spec(),
-                    seed=recipe.seed,
-                )
-            plan.warnings.extend(w for w in recipe.warnings if w not in plan.warnings)
-            chain = _add_nodes(plan, recipe)
-            if chain[-1] in seen_leaves:  # e.g. a disabled stage's other sweep values
+    named = branches(source)
+    names = [name for name, _ in named if name is not None]
+    leaves: dict[str, list[Variant]] = {}
+    pending = list(named)
+    while pending:
+        deferred = []
+        for branch, branch_source in pending:
+            planned = _plan_branch(branch, branch_source, names, leaves, plan, seen_leaves)
+            if planned is None:
+                deferred.append((branch, branch_source))
                 continue
-            seen_leaves.add(chain[-1])
-            plan.variants.append(
-                Variant(
-                    id=chain[-1][:12],
-                    pipeline=">".join(s.kind for s in recipe.pipeline),
-                    knobs=_knob_values(knobs, assignment.choice, recipe),
-                    nodes=tuple(chain),
-                    recipe=recipe,
-                    doc=assignment.doc,
-                    branch=branch,
-                )
+            plan = planned
+            if branch is not None:
+                leaves[branch] = [v for v in plan.variants if v.branch == branch]
+        if len(deferred) == len(pending):
+            cycle = " -> ".join(str(b) for b, _ in deferred)
+            raise source.error(
+                ("pipelines",),
+                f"pipelines refer to each other in a cycle ({cycle}); a teacher cannot depend "
+                "on its student",
             )
-        known = {k.label for k in plan.knobs} if plan else set()
-        if plan is not None:
-            plan.knobs.extend(k for k in knobs if k.label not in known)
+        pending = deferred
     assert plan is not None  # expand() always yields at least one assignment
     plan.index()
     return plan
+
+
+def _plan_branch(
+    branch: str | None,
+    source: RecipeSource,
+    names: list[str],
+    leaves: dict[str, list[Variant]],
+    plan: Plan | None,
+    seen_leaves: set[str],
+) -> Plan | None:
+    """Plan every variant of one pipeline; None when a pipeline it names is not planned yet."""
+    knobs = find_knobs(source)
+    recipes = []
+    for assignment in expand(source, knobs):
+        recipe = validate_recipe(assignment.doc, source, assignment.choice)
+        refs: dict[str, str] = {}
+        for stage in recipe.pipeline:
+            cls = stages.get(stage.kind)
+            for argument, name in cls.references(stage.params):
+                loc = ("pipeline", stage.index, argument)
+                if name not in names:
+                    hint = (
+                        f"choose one of: {', '.join(n for n in names if n != branch)}"
+                        if names
+                        else "name pipelines with `pipelines: {name: [...]}` to refer to them"
+                    )
+                    raise source.error(loc, f"no pipeline named '{name}'; {hint}")
+                if name == branch:
+                    raise source.error(loc, f"pipeline '{name}' cannot use itself as {argument}")
+                if name not in leaves:
+                    return None  # plan that pipeline first
+                refs[name] = _single_leaf(source, loc, name, leaves[name])
+        recipes.append((assignment, dataclasses.replace(recipe, refs=refs)))
+    for assignment, recipe in recipes:
+        if plan is None:
+            plan = Plan(
+                name=recipe.name,
+                source=source,
+                knobs=[],
+                data_spec=recipe.data.spec(),
+                seed=recipe.seed,
+            )
+        plan.warnings.extend(w for w in recipe.warnings if w not in plan.warnings)
+        chain = _add_nodes(plan, recipe)
+        if chain[-1] in seen_leaves:  # e.g. a disabled stage's other sweep values
+            continue
+        seen_leaves.add(chain[-1])
+        plan.variants.append(
+            Variant(
+                id=chain[-1][:12],
+                pipeline=">".join(s.kind for s in recipe.pipeline),
+                knobs=_knob_values(knobs, assignment.choice, recipe),
+                nodes=tuple(chain),
+                recipe=recipe,
+                doc=assignment.doc,
+                branch=branch,
+            )
+        )
+    assert plan is not None
+    known = {k.label for k in plan.knobs}
+    plan.knobs.extend(k for k in knobs if k.label not in known)
+    return plan
+
+
+def _single_leaf(source: RecipeSource, loc: tuple[Any, ...], name: str, variants: list[Any]) -> str:
+    """The one leaf node of a referenced pipeline, which must end in a Keras model."""
+    if len(variants) != 1:
+        raise source.error(
+            loc,
+            f"pipeline '{name}' has {len(variants)} variants (it sweeps); a teacher must be one "
+            "model: remove its sweeps or split it into one pipeline per value",
+        )
+    variant = variants[0]
+    last = variant.recipe.pipeline[-1]
+    if stages.get(last.kind).output_kind(last.params) != "keras":
+        raise source.error(
+            loc,
+            f"pipeline '{name}' ends in a .tflite ({last.kind}); a teacher must be a Keras "
+            "model: end that pipeline before its export stage",
+        )
+    return variant.leaf
 
 
 def _add_nodes(plan: Plan, recipe: Recipe) -> list[str]:
@@ -216,6 +295,7 @@ def _add_nodes(plan: Plan, recipe: Recipe) -> list[str]:
                 resolved=resolved,
                 parent=parent,
                 trains=cls.is_training(stage.params),
+                deps=tuple(cls.dependencies(resolved)),
             )
         chain.append(key)
         parent = key

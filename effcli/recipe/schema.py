@@ -7,7 +7,8 @@ family or stage they name, so a new plug-in brings its own schema and the recipe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,6 +49,46 @@ class EarlyStoppingSpec(StrictModel):
     restore_best: bool = True
 
 
+class AugmentSpec(StrictModel):
+    """Random transformations of training batches (never validation/test, never the model).
+
+    Each is off at its default; a value turns it on with that strength.
+    """
+
+    flip: bool = Field(False, description="random horizontal flips (images)")
+    translate: float = Field(
+        0.0, ge=0, le=0.5, description="max shift as a fraction of the size (images, sequences)"
+    )
+    rotate: float = Field(
+        0.0, ge=0, le=0.5, description="max rotation as a fraction of a full turn (images)"
+    )
+    zoom: float = Field(0.0, ge=0, le=0.9, description="max zoom in/out as a fraction (images)")
+    contrast: float = Field(0.0, ge=0, le=1, description="max contrast change factor (images)")
+    noise: float = Field(0.0, ge=0, le=10, description="std of additive Gaussian noise (any data)")
+    cutout: float = Field(
+        0.0, ge=0, le=1, description="side of one erased square/segment, as a fraction of the size"
+    )
+    mixup: float = Field(
+        0.0, ge=0, le=10, description="alpha of Beta(alpha, alpha) batch mixing (any data); 0 = off"
+    )
+
+    def active(self) -> dict[str, Any]:
+        """The transformations that are on, with their strengths."""
+        return {k: v for k, v in self.model_dump().items() if v}
+
+
+class LRScheduleSpec(StrictModel):
+    """How the learning rate changes over training; `plateau` watches val_loss (validation)."""
+
+    kind: Literal["constant", "cosine", "step", "plateau"] = "constant"
+    min_fraction: float = Field(
+        0.0, ge=0, le=1, description="cosine: final rate as a fraction of the initial one"
+    )
+    step_epochs: int = Field(10, ge=1, description="step: epochs between drops, >= 1")
+    factor: float = Field(0.1, gt=0, lt=1, description="step/plateau: multiply the rate by this")
+    patience: int = Field(3, ge=1, description="plateau: epochs without val_loss improvement")
+
+
 class TrainSpec(StrictModel):
     """Training defaults shared by every stage that trains or fine-tunes."""
 
@@ -55,6 +96,10 @@ class TrainSpec(StrictModel):
     batch_size: int = Field(32, ge=1, le=65_536, description="a whole number, 1..65536")
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, le=10, description="a positive number, e.g. 1e-3")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="decoupled weight decay, e.g. 1e-4")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="a fraction in [0, 1)")
+    lr_schedule: LRScheduleSpec = LRScheduleSpec()
+    augment: AugmentSpec = AugmentSpec()
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
 
 
@@ -117,3 +162,6 @@ class Recipe:
     train: TrainSpec
     pipeline: tuple[StageConfig, ...]
     warnings: tuple[str, ...] = ()  # "file:line: path: advice" lines found while validating
+    # Leaf node key of every pipeline already planned, for stages that name one (a teacher).
+    refs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    source_dir: Path | None = None  # the recipe file's folder: relative paths start here

@@ -155,6 +155,8 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
     data_source = data.pop("source", "digits")
     dataset = check.lookup(datasets, data_source, ("data", "source"))
     data_params = check.parse(dataset.Params, data, ("data",), also_allowed=("source",))
+    for loc, message in dataset.check(data_params, source.path.resolve().parent):
+        raise check.fail(loc, message)
 
     model_doc: ModelDoc = check.parse(ModelDoc, top.model, ("model",))
     family = check.lookup(families, model_doc.family, ("model", "family"))
@@ -188,6 +190,7 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
         model=ModelConfig(family=family.name, args=dict(model_doc.args)),
         train=top.train,
         pipeline=tuple(pipeline),
+        source_dir=source.path.resolve().parent,
     )
     warnings = _check_order(recipe, check)
     return dataclasses.replace(recipe, warnings=tuple(warnings))

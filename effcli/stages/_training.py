@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from effcli.recipe.schema import EarlyStoppingSpec, Recipe, StageConfig
+from effcli.recipe.schema import AugmentSpec, EarlyStoppingSpec, Recipe, StageConfig, TrainSpec
+from effcli.stages._pipeline import eval_batches, one_hot_targets, training_batches
 from effcli.stages.base import StageContext
 
 
@@ -25,24 +26,56 @@ class FitReport:
     best_val_loss: float
 
 
-def make_optimizer(name: str, learning_rate: float) -> Any:
+def make_optimizer(name: str, learning_rate: Any, weight_decay: float = 0.0) -> Any:
+    """`learning_rate` is a float or a keras schedule; decay is decoupled (AdamW-style)."""
     from effcli._tf import keras
 
+    decay = {"weight_decay": weight_decay} if weight_decay else {}
     factories = {
-        "adam": lambda: keras.optimizers.Adam(learning_rate),
-        "adamw": lambda: keras.optimizers.AdamW(learning_rate),
-        "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9),
-        "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate),
+        "adam": lambda: keras.optimizers.Adam(learning_rate, **decay),
+        "adamw": lambda: keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
+        "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9, **decay),
+        "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate, **decay),
     }
     return factories[name]()
 
 
-def compile_classifier(model: Any, optimizer: str, learning_rate: float) -> None:
+def learning_rate(spec: TrainSpec, steps_per_epoch: int) -> Any:
+    """The initial rate, or a per-step schedule for `cosine` and `step` (plateau: a callback)."""
     from effcli._tf import keras
 
+    schedule = spec.lr_schedule
+    if schedule.kind == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            spec.learning_rate, spec.epochs * steps_per_epoch, alpha=schedule.min_fraction
+        )
+    if schedule.kind == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            spec.learning_rate,
+            schedule.step_epochs * steps_per_epoch,
+            schedule.factor,
+            staircase=True,
+        )
+    return spec.learning_rate
+
+
+def classifier_loss(spec: TrainSpec) -> Any:
+    """Cross-entropy on logits; one-hot targets when label smoothing or mixup need them."""
+    from effcli._tf import keras
+
+    if one_hot_targets(spec.label_smoothing, spec.augment):
+        return keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=spec.label_smoothing
+        )
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def compile_classifier(model: Any, spec: TrainSpec, steps_per_epoch: int) -> None:
     model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=make_optimizer(
+            spec.optimizer, learning_rate(spec, steps_per_epoch), spec.weight_decay
+        ),
+        loss=classifier_loss(spec),
         metrics=["accuracy"],
     )
 
@@ -98,29 +131,55 @@ def _selection_callback(
 def fit(
     model: Any,
     ctx: StageContext,
+    spec: TrainSpec,
     *,
-    epochs: int,
-    batch_size: int,
-    early_stopping: EarlyStoppingSpec,
     extra_callbacks: list[Any] | None = None,
     select_from_epoch: int = 1,
 ) -> FitReport:
-    """Train on the training split, select on the validation split; returns what happened."""
+    """Train on the training split, select on the validation split; returns what happened.
+
+    The model must be compiled for `spec` (see `compile_classifier`).
+    """
     from effcli._tf import keras
 
     keras.utils.set_random_seed(ctx.seed)
-    selection = _selection_callback(early_stopping, epochs, ctx, select_from_epoch)
+    selection = _selection_callback(spec.early_stopping, spec.epochs, ctx, select_from_epoch)
+    callbacks = [*(extra_callbacks or [])]
+    if spec.lr_schedule.kind == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss",
+                factor=spec.lr_schedule.factor,
+                patience=spec.lr_schedule.patience,
+                verbose=0,
+            )
+        )
     data = ctx.data
-    start = time.perf_counter()
-    model.fit(
+    one_hot = one_hot_targets(spec.label_smoothing, spec.augment)
+    train = training_batches(
         data.x_train,
         data.y_train,
-        validation_data=(data.x_val, data.y_val),
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
+        batch_size=spec.batch_size,
+        seed=ctx.seed,
+        num_classes=data.num_classes,
+        augment=spec.augment,
+        kind=data.kind,
+        one_hot=one_hot,
+    )
+    val = eval_batches(
+        data.x_val,
+        data.y_val,
+        batch_size=spec.batch_size,
+        num_classes=data.num_classes,
+        one_hot=one_hot,
+    )
+    start = time.perf_counter()
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=spec.epochs,
         verbose=0,
-        callbacks=[*(extra_callbacks or []), selection],
+        callbacks=[*callbacks, selection],
     )
     seconds = time.perf_counter() - start
     check_finite(model)
@@ -149,11 +208,32 @@ def steps_per_epoch(n_samples: int, batch_size: int) -> int:
 
 
 def fine_tune_resolved(stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
-    """A fine-tuning stage's arguments plus the recipe's batch size and optimizer it trains with."""
+    """A fine-tuning stage's arguments plus what it trains with from the recipe's `train`:
+    batch size, optimizer, weight decay, label smoothing and augmentation."""
     resolved = stage.params.model_dump(mode="json")
-    resolved["batch_size"] = recipe.train.batch_size
-    resolved["optimizer"] = recipe.train.optimizer
+    train = recipe.train
+    resolved.update(
+        batch_size=train.batch_size,
+        optimizer=train.optimizer,
+        weight_decay=train.weight_decay,
+        label_smoothing=train.label_smoothing,
+        augment=train.augment.active(),
+    )
     return resolved
+
+
+def fine_tune_spec(resolved: dict[str, Any], *, learning_rate: float, epochs: int) -> TrainSpec:
+    """The TrainSpec of a fixed-length fine-tune: no early stop, best validation epoch kept."""
+    return TrainSpec(
+        epochs=epochs,
+        batch_size=resolved["batch_size"],
+        optimizer=resolved["optimizer"],
+        learning_rate=learning_rate,
+        weight_decay=resolved.get("weight_decay", 0.0),
+        label_smoothing=resolved.get("label_smoothing", 0.0),
+        augment=AugmentSpec(**resolved.get("augment", {})),
+        early_stopping=EarlyStoppingSpec(enabled=False, restore_best=True),
+    )
 
 
 def fine_tune(
@@ -168,13 +248,8 @@ def fine_tune(
 ) -> FitReport:
     """Compile and fine-tune a wrapped model for a fixed number of epochs (no early stop),
     keeping the best validation epoch from `select_from_epoch` on."""
-    compile_classifier(model, resolved["optimizer"], learning_rate)
+    spec = fine_tune_spec(resolved, learning_rate=learning_rate, epochs=epochs)
+    compile_classifier(model, spec, steps_per_epoch(len(ctx.data.y_train), spec.batch_size))
     return fit(
-        model,
-        ctx,
-        epochs=epochs,
-        batch_size=resolved["batch_size"],
-        early_stopping=EarlyStoppingSpec(enabled=False, restore_best=True),
-        extra_callbacks=extra_callbacks,
-        select_from_epoch=select_from_epoch,
+        model, ctx, spec, extra_callbacks=extra_callbacks, select_from_epoch=select_from_epoch
     )

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 
+def _no_dependencies(key: str) -> Artifact:
+    raise LookupError(f"node {key[:12]} is not available to this stage")
+
+
 class StageParams(StrictModel):
     """Base of every stage's argument schema (unknown keys rejected)."""
 
@@ -43,6 +47,8 @@ class StageContext:
     seed: int
     history: tuple[NodeInfo, ...] = ()
     on_epoch: EpochCallback = lambda epoch, epochs, logs: None
+    # The artifact of a node this one depends on (see Stage.dependencies), by key.
+    dependency: Callable[[str], Artifact] = lambda key: _no_dependencies(key)
 
 
 @dataclass
@@ -86,6 +92,17 @@ class Stage(ABC):
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
         """Plan-time problems as (location in the recipe, message); none by default."""
         return ()
+
+    @classmethod
+    def references(cls, params: StageParams) -> list[tuple[str, str]]:
+        """(argument, pipeline name) for each other pipeline this stage uses (e.g. a teacher);
+        the plan builds those first and gives their leaf keys in `recipe.refs`."""
+        return []
+
+    @classmethod
+    def dependencies(cls, resolved: dict[str, Any]) -> list[str]:
+        """Node keys, besides the parent, that must be built before this node runs."""
+        return []
 
     @classmethod
     def warnings(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:

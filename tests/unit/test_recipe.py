@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from effcli.cli.main import app
-from effcli.errors import RecipeError
-from effcli.plan import load_plan
 from effcli.data.base import datasets
+from effcli.errors import RecipeError
 from effcli.models.base import families
+from effcli.plan import load_plan
 from effcli.stages.base import stages
 
 # Every registered stage, as the "choose one of" hint lists them (grows with each technique).
