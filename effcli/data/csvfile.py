@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from effcli.data._arrays import infer_kind
 from effcli.data.base import (
     DataError,
     DataParams,
@@ -44,6 +45,13 @@ class CsvParams(DataParams):
         description="numeric columns to one-hot encode as categories (e.g. codes); text "
         "columns always are",
     )
+    shape: list[int] | None = Field(
+        None,
+        min_length=2,
+        max_length=3,
+        description="reshape each row's features, e.g. [8, 8, 1] for pixel columns (then the "
+        "data is image or sequence data, by the same rule as npz)",
+    )
 
 
 @datasets.register("csv")
@@ -52,6 +60,11 @@ class CsvDataset(Dataset):
 
     Params = CsvParams
     kind = "tabular"
+
+    @classmethod
+    def data_kind(cls, params: DataParams, root: str | Path) -> str | None:
+        assert isinstance(params, CsvParams)
+        return infer_kind(tuple(params.shape)) if params.shape else cls.kind
 
     @classmethod
     def check(cls, params: DataParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
@@ -109,11 +122,25 @@ class CsvDataset(Dataset):
             **info,
             indices=splits.split["indices"],
         )
+        arrays = [
+            encode(table.iloc[part[:, 0]]) for part in (splits.x_train, splits.x_val, splits.x_test)
+        ]
+        kind = self.kind
+        if params.shape:  # pixel (or time-step) columns: back to their shape
+            width = arrays[0].shape[1]
+            if int(np.prod(params.shape)) != width:
+                raise DataError(
+                    f"data.shape {params.shape} holds {int(np.prod(params.shape))} values, but "
+                    f"{path} has {width} encoded feature columns; fix data.shape"
+                )
+            arrays = [a.reshape(-1, *params.shape) for a in arrays]
+            kind = self.data_kind(params, self.root) or kind
         return dataclasses.replace(
             splits,
-            x_train=encode(table.iloc[splits.x_train[:, 0]]),
-            x_val=encode(table.iloc[splits.x_val[:, 0]]),
-            x_test=encode(table.iloc[splits.x_test[:, 0]]),
+            x_train=arrays[0],
+            x_val=arrays[1],
+            x_test=arrays[2],
+            kind=kind,
             split=record,
         )
 

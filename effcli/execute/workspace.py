@@ -50,6 +50,9 @@ def _write_json(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+ALTERNATIVES = "alternatives"  # cache/<key>/alternatives/<name>/: a stage's other kept outputs
+
+
 class RunDir:
     """Paths inside one run directory."""
 
@@ -61,6 +64,7 @@ class RunDir:
         self.test_npz = self.root / "test.npz"
         self.split_json = self.root / "split.json"
         self.run_json = self.root / "run.json"
+        self.studies = self.root / "studies"  # searches' state (Optuna SQLite), kept across reruns
 
     def node(self, key: str) -> Path:
         return self.cache / key
@@ -180,6 +184,8 @@ class Workspace:
             history=history,
             on_epoch=lambda epoch, epochs, logs: self.reporter.epoch(node, epoch, epochs, logs),
             dependency=self._dependency(node),
+            node_key=node.key,
+            workdir=self.dir.studies,
         )
         result = stage.run(parent, ctx)
         meta = {
@@ -192,6 +198,15 @@ class Workspace:
             "metrics": result.metrics,
             "info": result.info,
             "train_seconds": result.train_seconds,
+            "alternatives": [
+                {
+                    "name": a.name,
+                    "artifact": a.artifact.kind,
+                    "metrics": a.metrics,
+                    "info": a.info,
+                }
+                for a in result.alternatives
+            ],
             "seconds": time.perf_counter() - start,
             "finished_at": time.time(),
         }
@@ -200,6 +215,10 @@ class Workspace:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         result.artifact.save(tmp)
+        for alternative in result.alternatives:
+            folder = tmp / ALTERNATIVES / alternative.name
+            folder.mkdir(parents=True)
+            alternative.artifact.save(folder)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         if final.exists():  # a stale, unfinished folder: replace it
             shutil.rmtree(final)
@@ -227,9 +246,10 @@ class Workspace:
         return chain
 
     # -- variants ------------------------------------------------------------------------------
-    def _base_row(self, variant: Variant) -> dict[str, Any]:
+    def _base_row(self, variant: Variant, row_id: str | None = None) -> dict[str, Any]:
         branch = {"branch": variant.branch} if variant.branch else {}
-        return {"variant": variant.id, **branch, "pipeline": variant.pipeline, **variant.knobs}
+        row_id = row_id or variant.id
+        return {"variant": row_id, **branch, "pipeline": variant.pipeline, **variant.knobs}
 
     def fail(self, variant: Variant, reason: str) -> None:
         self.store.append({**self._base_row(variant), "status": "failed", "error": reason})
@@ -237,25 +257,43 @@ class Workspace:
         self.reporter.variant_finished(variant, "failed", reason)
 
     def finish(self, variant: Variant) -> None:
-        """Export the leaf, measure it, write the artifact folder and the results row."""
+        """Export the leaf, measure it, write the artifact folder and the results row; then the
+        same for each alternative the leaf stage kept (e.g. a search's Pareto-optimal trials)."""
         try:
-            row = self._measure(variant)
+            row = self._measure(variant, self.artifact(variant.leaf), variant.id, {})
         except Exception as exc:
             self.fail(variant, f"export/measure: {one_line(exc)}")
             return
         self.store.append(row)
         self.ok += 1
         self.reporter.variant_finished(variant, "ok", "")
+        for alternative in self.meta(variant.leaf).get("alternatives", []):
+            name = alternative["name"]
+            folder = self.dir.node(variant.leaf) / ALTERNATIVES / name
+            row_id = f"{variant.id}-{name}"
+            try:
+                artifact = ARTIFACT_KINDS[alternative["artifact"]].load(folder)
+                extra = {"alternative": name, **alternative.get("metrics", {})}
+                row = self._measure(variant, artifact, row_id, extra)
+            except Exception as exc:
+                reason = f"export/measure: {one_line(exc)}"
+                self.store.append(
+                    {**self._base_row(variant, row_id), "status": "failed", "error": reason}
+                )
+                continue
+            self.store.append(row)
 
-    def _measure(self, variant: Variant) -> dict[str, Any]:
+    def _measure(
+        self, variant: Variant, artifact: Artifact, row_id: str, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         from effcli.measure.flatbuffer import model_stats
         from effcli.measure.footprint import gzip_bytes, tflite_bytes
         from effcli.measure.litert import LiteRTModel
 
-        deployable = self.artifact(variant.leaf).to_tflite()
+        deployable = artifact.to_tflite()
         metas = [self.meta(key) for key in variant.nodes]
-        final = self.dir.artifact(variant.id)
-        tmp = self.dir.artifacts / f".{variant.id}.{os.getpid()}.tmp"
+        final = self.dir.artifact(row_id)
+        tmp = self.dir.artifacts / f".{row_id}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         deployable.save(tmp)
@@ -285,8 +323,9 @@ class Workspace:
             metrics["accuracy"] = float(np.mean(np.argmax(logits, axis=-1) == data.y_test))
         for meta in metas:
             metrics.update(meta.get("metrics", {}))
-        _write_json(tmp / "metrics.json", {"variant": variant.id, **variant.knobs, **metrics})
+        metrics.update(extra)
+        _write_json(tmp / "metrics.json", {"variant": row_id, **variant.knobs, **metrics})
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        return {**self._base_row(variant), "status": "ok", "error": "", **metrics}
+        return {**self._base_row(variant, row_id), "status": "ok", "error": "", **metrics}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from effcli.recipe.schema import Recipe, StageConfig, StrictModel
@@ -49,6 +50,19 @@ class StageContext:
     on_epoch: EpochCallback = lambda epoch, epochs, logs: None
     # The artifact of a node this one depends on (see Stage.dependencies), by key.
     dependency: Callable[[str], Artifact] = lambda key: _no_dependencies(key)
+    node_key: str = ""  # this node's key
+    workdir: Path | None = None  # a run-directory folder for state that must survive a rerun
+
+
+@dataclass
+class Alternative:
+    """Another output a leaf stage keeps besides its main artifact (e.g. each Pareto-optimal trial
+    of a multi-objective search); each becomes its own results row `<variant>-<name>`."""
+
+    name: str
+    artifact: Artifact
+    metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +73,7 @@ class StageResult:
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
+    alternatives: list[Alternative] = field(default_factory=list)
 
 
 class Stage(ABC):
