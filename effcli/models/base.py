@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from effcli.recipe.schema import StrictModel
 from effcli.registry import Registry
@@ -22,6 +23,16 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     Params: ClassVar[type[FamilyParams]] = FamilyParams
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+
+    @classmethod
+    def check(cls, params: FamilyParams) -> Iterable[tuple[tuple[Any, ...], str]]:
+        """Plan-time problems as (location under `model`, message); none by default."""
+        return ()
+
+    @classmethod
+    def fingerprint(cls, params: FamilyParams) -> dict[str, Any]:
+        """What decides the model besides its arguments (a file's content hash), for node keys."""
+        return {}
 
     @abstractmethod
     def build(

@@ -92,7 +92,9 @@ class LRScheduleSpec(StrictModel):
 class TrainSpec(StrictModel):
     """Training defaults shared by every stage that trains or fine-tunes."""
 
-    epochs: int = Field(20, ge=1, le=10_000, description="a whole number of epochs, 1..10000")
+    epochs: int = Field(
+        20, ge=0, le=10_000, description="0..10000; 0 keeps the model as built or loaded"
+    )
     batch_size: int = Field(32, ge=1, le=65_536, description="a whole number, 1..65536")
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, le=10, description="a positive number, e.g. 1e-3")
@@ -121,10 +123,24 @@ class RecipeDoc(StrictModel):
 
 
 class ModelDoc(StrictModel):
-    """`model:` names a registered family and its arguments."""
+    """`model:` names a registered family, or a function (`factory`) or file (`path`) the user
+    brings, and its arguments."""
 
-    family: str = "cnn"
+    family: str | None = None
+    factory: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="'package.module:function' returning an uncompiled tf_keras model",
+    )
+    path: str | None = Field(None, description="a saved tf_keras model (.keras/.h5/SavedModel)")
     args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelDoc:
+        given = [k for k in ("family", "factory", "path") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of family, factory or path (got {' and '.join(given)})")
+        return self
 
 
 @dataclass(frozen=True)

@@ -159,8 +159,19 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
         raise check.fail(loc, message)
 
     model_doc: ModelDoc = check.parse(ModelDoc, top.model, ("model",))
-    family = check.lookup(families, model_doc.family, ("model", "family"))
-    check.parse(family.Params, model_doc.args, ("model", "args"))
+    model_args = dict(model_doc.args)
+    root = source.path.resolve().parent
+    if model_doc.factory is not None:  # user code: imported only when a stage builds the model
+        family = families.get("factory")
+        model_args = {"factory": model_doc.factory, "search_path": str(root), **model_args}
+    elif model_doc.path is not None:
+        family = families.get("path")
+        model_args = {"path": str((root / model_doc.path).expanduser().resolve()), **model_args}
+    else:
+        family = check.lookup(families, model_doc.family or "cnn", ("model", "family"))
+    family_params = check.parse(family.Params, model_args, ("model", "args"))
+    for loc, message in family.check(family_params):
+        raise check.fail(("model", *loc), message)
 
     pipeline: list[StageConfig] = []
     for index, item in enumerate(top.pipeline):
@@ -187,7 +198,7 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
         description=top.description,
         seed=top.seed,
         data=DataConfig(source=dataset.name, params=data_params),
-        model=ModelConfig(family=family.name, args=dict(model_doc.args)),
+        model=ModelConfig(family=family.name, args=model_args),
         train=top.train,
         pipeline=tuple(pipeline),
         source_dir=source.path.resolve().parent,

@@ -142,6 +142,8 @@ def fit(
     """
     from effcli._tf import keras
 
+    if spec.epochs == 0:  # keep the model as built or loaded (e.g. a user's trained model)
+        return FitReport(0.0, 0, 0, float("nan"), float("nan"))
     keras.utils.set_random_seed(ctx.seed)
     selection = _selection_callback(spec.early_stopping, spec.epochs, ctx, select_from_epoch)
     callbacks = [*(extra_callbacks or [])]

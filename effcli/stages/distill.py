@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.models.base import families
+from effcli.models.user import logits_model
 from effcli.recipe.schema import Recipe, StageConfig, TrainSpec
 from effcli.stages._layers import copy_model
 from effcli.stages._training import (
@@ -31,7 +32,13 @@ from effcli.stages._training import (
     steps_per_epoch,
 )
 from effcli.stages.base import Stage, StageContext, StageResult, stages
-from effcli.stages.train import TrainParams, check_model_and_training, model_args, train_spec
+from effcli.stages.train import (
+    TrainParams,
+    check_model_and_training,
+    model_args,
+    model_spec,
+    train_spec,
+)
 
 
 class DistillParams(TrainParams):
@@ -110,12 +117,15 @@ class DistillStage(Stage):
             "train": train_spec(p, recipe).model_dump(mode="json"),
         }
         if first:  # builds its own student from the model family
-            resolved["model"] = {"family": recipe.model.family, "args": model_args(p, recipe)}
+            resolved["model"] = model_spec(p, recipe)
         return resolved
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         spec = TrainSpec.model_validate(self.resolved["train"])
-        teacher = logits_model(self._teacher(ctx))
+        try:
+            teacher = logits_model(self._teacher(ctx))
+        except ValueError as exc:
+            raise StageFailed(f"teacher: {exc}") from None
         if parent is None:
             family = families.get(self.resolved["model"]["family"])
             family_params = family.Params.model_validate(self.resolved["model"]["args"])
@@ -184,34 +194,6 @@ def _teacher_file(path: str, recipe: Recipe) -> Path:
     if not candidate.is_absolute() and recipe.source_dir is not None:
         candidate = recipe.source_dir / candidate
     return candidate.resolve()
-
-
-def logits_model(model: Any) -> Any:
-    """The model itself when it outputs logits; else the same model with a linear last layer.
-
-    Distillation softens logits with T; a teacher ending in softmax would be softened twice.
-    """
-    from effcli._tf import keras
-
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    name = getattr(activation, "__name__", "")
-    if last.__class__.__name__ == "Softmax" or (
-        last.__class__.__name__ == "Activation" and name == "softmax"
-    ):
-        return keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
-    if name == "softmax":
-        config = {**last.get_config(), "activation": "linear"}
-        head = last.__class__.from_config(config)
-        outputs = head(last.input)
-        head.set_weights(last.get_weights())
-        return keras.Model(model.inputs, outputs, name=f"{model.name}_logits")
-    if name not in ("linear", ""):
-        raise StageFailed(
-            f"the teacher's last layer applies '{name}'; distillation needs logits or softmax "
-            "outputs"
-        )
-    return model
 
 
 def make_distiller(student: Any, teacher: Any, temperature: float, alpha: float, spec: Any) -> Any:

@@ -42,7 +42,9 @@ class TrainParams(StageParams):
     compound_phi: float | None = Field(
         None, ge=-8, le=8, description="EfficientNet compound scaling exponent, e.g. 1"
     )
-    epochs: int | None = Field(None, ge=1, le=10_000, description="a whole number, 1..10000")
+    epochs: int | None = Field(
+        None, ge=0, le=10_000, description="0..10000; 0 keeps the model as built or loaded"
+    )
     batch_size: int | None = Field(None, ge=1, le=65_536, description="a whole number, 1..65536")
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] | None = None
     learning_rate: float | None = Field(None, gt=0, le=10, description="a positive number")
@@ -61,6 +63,20 @@ def model_args(params: Any, recipe: Recipe) -> dict[str, Any]:
         if value is not None:
             args[knob] = value
     return args
+
+
+def model_spec(params: Any, recipe: Recipe) -> dict[str, Any]:
+    """Family, arguments and fingerprint (e.g. a model file's hash): all that decides the model."""
+    args = model_args(params, recipe)
+    family = families.get(recipe.model.family)
+    spec: dict[str, Any] = {"family": recipe.model.family, "args": args}
+    try:
+        fingerprint = family.fingerprint(family.Params.model_validate(args))
+    except ValidationError:
+        fingerprint = {}  # reported by check()
+    if fingerprint:
+        spec["fingerprint"] = fingerprint
+    return spec
 
 
 def train_spec(params: Any, recipe: Recipe) -> TrainSpec:
@@ -120,7 +136,7 @@ class TrainStage(Stage):
     @classmethod
     def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
         return {
-            "model": {"family": recipe.model.family, "args": model_args(stage.params, recipe)},
+            "model": model_spec(stage.params, recipe),
             "train": train_spec(stage.params, recipe).model_dump(mode="json"),
         }
 

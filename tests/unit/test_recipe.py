@@ -94,8 +94,8 @@ CASES = [
     (
         "wrong type",
         "name: t\ntrain: {epochs: ten}\npipeline: [{stage: train}]\n",
-        "r.yaml:2: train.epochs: expected a whole number (got 'ten'); allowed: a whole number "
-        "of epochs, 1..10000",
+        "r.yaml:2: train.epochs: expected a whole number (got 'ten'); allowed: 0..10000; 0 keeps "
+        "the model as built or loaded",
     ),
     (
         "fractional batch size",

@@ -1,0 +1,204 @@
+"""Models users bring: `model: {factory: "pkg.module:function", args: {...}}` or `{path: file}`.
+
+`factory` RUNS USER CODE: the named module is imported (from the recipe's folder first, then the
+Python path) only when a stage builds the model, never by `validate` or `plan`, and only that
+module. The function gets `input_shape`, `num_classes` and the recipe's `args` as keyword
+arguments and must return an uncompiled tf_keras Functional or Sequential model that outputs
+logits (TF-MOT cannot wrap subclassed or Keras 3 models). `path` loads a saved tf_keras model
+(.keras, .h5 or a SavedModel folder) with its weights, to start from a trained model; a `train`
+stage with `epochs: 0` keeps it as it is. Node keys include the module's or file's content hash,
+so editing the code or replacing the file reruns what depends on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ConfigDict, Field
+
+from effcli.models.base import FamilyParams, ModelFamily, families
+
+if TYPE_CHECKING:
+    from effcli._tf import keras
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, or of every file (names and bytes) under a folder."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+class FactoryParams(FamilyParams):
+    """The function to call; any other key is passed to it as a keyword argument."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    factory: str = Field(description="'package.module:function'")
+    search_path: str = Field(description="the recipe's folder, searched first for the module")
+
+
+class PathParams(FamilyParams):
+    path: str = Field(description="a saved tf_keras model (.keras/.h5/SavedModel folder)")
+
+
+def _module_origin(module: str, search_path: str) -> str | None:
+    """Where `module` would be imported from, without importing it (None: not found)."""
+    local = Path(search_path, *module.split("."))
+    for candidate in (local.with_suffix(".py"), local / "__init__.py"):
+        if candidate.is_file():
+            return str(candidate)
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a missing parent package
+        return None
+    return spec.origin if spec is not None else None
+
+
+def check_tf_keras_model(model: Any, what: str) -> None:
+    """A tf_keras Functional/Sequential model, or a ValueError saying what it is instead."""
+    from effcli._tf import keras
+
+    if not isinstance(model, keras.Model):
+        kind = f"{type(model).__module__}.{type(model).__name__}"
+        hint = (
+            " (a Keras 3 model: build it with `import tf_keras as keras`)"
+            if kind.startswith("keras.")
+            else ""
+        )
+        raise ValueError(f"{what} is a {kind}, not a tf_keras model{hint}")
+    if not getattr(model, "_is_graph_network", False):
+        raise ValueError(
+            f"{what} is a subclassed tf_keras model; TF-MOT can only wrap Functional or "
+            "Sequential models"
+        )
+
+
+@families.register("factory")
+class FactoryFamily(ModelFamily):
+    """A user function building the model."""
+
+    Params = FactoryParams
+    data_kinds = ("image", "sequence", "tabular")
+
+    @classmethod
+    def check(cls, params: FamilyParams) -> Iterable[tuple[tuple[Any, ...], str]]:
+        assert isinstance(params, FactoryParams)
+        module = params.factory.split(":")[0]
+        if _module_origin(module, params.search_path) is None:
+            yield (
+                ("factory",),
+                f"module '{module}' not found next to the recipe or on the Python path; "
+                "check the name or install the package",
+            )
+
+    @classmethod
+    def fingerprint(cls, params: FamilyParams) -> dict[str, Any]:
+        assert isinstance(params, FactoryParams)
+        origin = _module_origin(params.factory.split(":")[0], params.search_path)
+        return {"module_sha256": file_digest(Path(origin))} if origin else {}
+
+    def build(
+        self, params: FamilyParams, input_shape: tuple[int, ...], num_classes: int
+    ) -> keras.Model:
+        assert isinstance(params, FactoryParams)
+        module_name, function_name = params.factory.split(":")
+        kwargs = dict(params.model_extra or {})
+        sys.path.insert(0, params.search_path)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # the user's module failed to import: say so in one line
+            raise ValueError(
+                f"importing {module_name} failed: {type(exc).__name__}: {exc}"
+            ) from None
+        finally:
+            sys.path.remove(params.search_path)
+        function = getattr(module, function_name, None)
+        if not callable(function):
+            raise ValueError(f"{module_name} has no function {function_name}")
+        try:
+            model = function(input_shape=tuple(input_shape), num_classes=num_classes, **kwargs)
+        except Exception as exc:
+            raise ValueError(f"{params.factory} raised {type(exc).__name__}: {exc}") from None
+        check_tf_keras_model(model, f"what {params.factory} returned")
+        return logits_model(model)
+
+
+@families.register("path")
+class PathFamily(ModelFamily):
+    """A saved, possibly trained, tf_keras model."""
+
+    Params = PathParams
+    data_kinds = ("image", "sequence", "tabular")
+
+    @classmethod
+    def check(cls, params: FamilyParams) -> Iterable[tuple[tuple[Any, ...], str]]:
+        assert isinstance(params, PathParams)
+        if not Path(params.path).exists():
+            yield ("path",), f"no model at {params.path}; save one there or fix the path"
+
+    @classmethod
+    def fingerprint(cls, params: FamilyParams) -> dict[str, Any]:
+        assert isinstance(params, PathParams)
+        path = Path(params.path)
+        return {"sha256": file_digest(path)} if path.exists() else {}
+
+    def build(
+        self, params: FamilyParams, input_shape: tuple[int, ...], num_classes: int
+    ) -> keras.Model:
+        from effcli._tf import keras
+
+        assert isinstance(params, PathParams)
+        try:
+            model = keras.models.load_model(params.path, compile=False)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise ValueError(f"cannot load {params.path}: {reason}") from None
+        check_tf_keras_model(model, params.path)
+        if tuple(model.input_shape[1:]) != tuple(input_shape):
+            raise ValueError(
+                f"{params.path} takes inputs of shape {tuple(model.input_shape[1:])}, the data "
+                f"has {tuple(input_shape)}"
+            )
+        if model.output_shape[-1] != num_classes:
+            raise ValueError(
+                f"{params.path} predicts {model.output_shape[-1]} classes, the data has "
+                f"{num_classes}"
+            )
+        return logits_model(model)
+
+
+def logits_model(model: Any) -> Any:
+    """The model itself when it outputs logits; else the same model with a linear last layer.
+
+    Distillation softens logits with T; a teacher ending in softmax would be softened twice.
+    """
+    from effcli._tf import keras
+
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", "")
+    if last.__class__.__name__ == "Softmax" or (
+        last.__class__.__name__ == "Activation" and name == "softmax"
+    ):
+        return keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+    if name == "softmax":
+        config = {**last.get_config(), "activation": "linear"}
+        head = last.__class__.from_config(config)
+        outputs = head(last.input)
+        head.set_weights(last.get_weights())
+        return keras.Model(model.inputs, outputs, name=f"{model.name}_logits")
+    if name not in ("linear", ""):
+        raise ValueError(
+            f"the model's last layer applies '{name}'; effdl needs logits or softmax outputs"
+        )
+    return model
