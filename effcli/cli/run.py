@@ -15,7 +15,12 @@ def run(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run directory (default: results/<recipe name>)."
     ),
-    executor: str = typer.Option("local", "--executor", help="Where nodes run."),
+    executor: str = typer.Option(
+        "local", "--executor", help="Where nodes run: local (in this process) or process."
+    ),
+    jobs: int = typer.Option(
+        2, "--jobs", "-j", min=1, help="Worker processes for --executor process."
+    ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun failed variants."),
 ) -> None:
     """Run a recipe: train, shrink and export every variant; append measured rows to results.csv."""
@@ -36,6 +41,7 @@ def run(
         RichReporter(console),
         executor=executor,
         retry_failed=retry_failed,
+        jobs=jobs,
     )
     console.print(
         f"[bold]done[/] in {summary.seconds:.1f}s: {summary.ok} ok, {summary.failed} failed, "

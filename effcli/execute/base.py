@@ -28,6 +28,9 @@ class Executor(ABC):
 
     name: ClassVar[str]
 
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs = jobs  # parallel workers, for executors that have them
+
     @abstractmethod
     def run(self, plan: Plan, pending: list[Variant], workspace: Workspace) -> None:
         """Build every node the pending variants need, then finish each variant (row + artifact).

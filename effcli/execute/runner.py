@@ -32,6 +32,7 @@ def run_plan(
     reporter: Reporter,
     executor: str = "local",
     retry_failed: bool = False,
+    jobs: int = 1,
 ) -> RunSummary:
     """Run every variant not already recorded (failed ones too, with `retry_failed`)."""
     start = time.perf_counter()
@@ -47,7 +48,7 @@ def run_plan(
         try:
             if pending:
                 with native_quiet():
-                    executors.get(executor)().run(plan, pending, workspace)
+                    executors.get(executor)(jobs=jobs).run(plan, pending, workspace)
         finally:  # also on Ctrl-C: finished rows are already on disk
             reporter.finished()
         after = workspace.store.statuses()

@@ -167,6 +167,10 @@ class Workspace:
     def release(self, key: str) -> None:
         self._memory.pop(key, None)
 
+    def forget(self) -> None:
+        """Drop every model held in memory (a worker between tasks)."""
+        self._memory.clear()
+
     def build(self, node: Node) -> None:
         """Run the node's stage unless the cache has it; save the result atomically."""
         self.reporter.node_started(node)

@@ -1,4 +1,10 @@
-"""Pareto dominance: flip every objective to 'minimise', then one vectorised check."""
+"""Pareto dominance: flip every objective to 'minimise', then a sort-based sweep.
+
+Two objectives (quality and one footprint, the common case) take one lexicographic sort and a
+running minimum: O(n log n), no Python loop over rows. More objectives sweep the rows in
+lexicographic order in blocks, each block checked against the front found so far and against
+itself, so memory stays bounded (never the n x n matrix) and the loop runs per block, not per row.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+_BLOCK = 512  # rows per block in the 3+ objective sweep: a 512 x 512 x d boolean block is small
+_FRONT_CHUNK = 4096  # front rows compared with a block at once (bounded memory on huge fronts)
 
 
 def pareto_mask(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
@@ -23,10 +32,58 @@ def pareto_mask(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     mask = np.zeros(len(cost), dtype=bool)
     candidates = cost[valid]
     if len(candidates):
-        no_worse = (candidates[:, None, :] <= candidates[None, :, :]).all(axis=2)
-        better = (candidates[:, None, :] < candidates[None, :, :]).any(axis=2)
-        dominated = (no_worse & better).any(axis=0)  # [i, j]: i dominates j
-        mask[np.flatnonzero(valid)] = ~dominated
+        mask[np.flatnonzero(valid)] = _undominated(candidates)
+    return mask
+
+
+def _undominated(cost: np.ndarray) -> np.ndarray:
+    """Mask of the rows of `cost` (all finite or inf, minimised) that no other row dominates."""
+    if cost.shape[1] == 1:
+        return cost[:, 0] == cost[:, 0].min()
+    if cost.shape[1] == 2:
+        return _undominated_2d(cost[:, 0], cost[:, 1])
+    return _undominated_nd(cost)
+
+
+def _undominated_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sort by (a, b); a row is dominated when a row with smaller a has b <= its b, or a row with
+    equal a has a smaller b. Both are read off the sorted order without comparing pairs."""
+    order = np.lexsort((b, a))
+    sa, sb = a[order], b[order]
+    starts = np.flatnonzero(np.r_[True, sa[1:] != sa[:-1]])  # first row of each distinct a
+    group = np.cumsum(np.r_[True, sa[1:] != sa[:-1]]) - 1
+    running = np.minimum.accumulate(sb)
+    before = np.r_[np.inf, running[starts[1:] - 1]]  # min b over strictly smaller a
+    dominated = (before[group] <= sb) | (sb[starts][group] < sb)
+    mask = np.empty(len(a), dtype=bool)
+    mask[order] = ~dominated
+    return mask
+
+
+def _dominates(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """[i, j]: p[i] dominates q[j]."""
+    no_worse = (p[:, None, :] <= q[None, :, :]).all(axis=2)
+    better = (p[:, None, :] < q[None, :, :]).any(axis=2)
+    return no_worse & better
+
+
+def _undominated_nd(cost: np.ndarray) -> np.ndarray:
+    """Block sweep in lexicographic order: a dominator always sorts before the row it dominates,
+    and whatever dominates a row is itself on the front or dominated by a front row, so each
+    block needs checking only against the front so far and against itself."""
+    order = np.lexsort(cost.T[::-1])
+    ordered = cost[order]
+    keep = np.zeros(len(cost), dtype=bool)
+    front = np.empty((0, cost.shape[1]))
+    for start in range(0, len(ordered), _BLOCK):
+        block = ordered[start : start + _BLOCK]
+        dominated = _dominates(block, block).any(axis=0)
+        for chunk in range(0, len(front), _FRONT_CHUNK):
+            dominated |= _dominates(front[chunk : chunk + _FRONT_CHUNK], block).any(axis=0)
+        keep[start : start + len(block)] = ~dominated
+        front = np.concatenate([front, block[~dominated]])
+    mask = np.empty(len(cost), dtype=bool)
+    mask[order] = keep
     return mask
 
 

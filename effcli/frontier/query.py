@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from effcli.errors import UsageError
+from effcli.frontier.constraints import Constraint, apply_constraints
 from effcli.frontier.pareto import pareto_mask
 from effcli.registry import did_you_mean
 
@@ -26,17 +28,34 @@ NOT_METRICS = {"run", "variant", "branch", "pipeline", "status", "error"}
 
 @dataclass(frozen=True)
 class Frontier:
-    """Ok rows (sorted by footprint) with an `on_frontier` column, and what was left out."""
+    """Ok rows (sorted by footprint) with an `on_frontier` column, and what was left out.
+
+    `rejected` holds the ok rows that `--where` filtered out (the plot shows them greyed).
+    """
 
     rows: pd.DataFrame
     quality: str
     footprints: list[str]
     failed: int
     excluded: int
+    constraints: tuple[Constraint, ...] = ()
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def front(self) -> pd.DataFrame:
         return self.rows[self.rows["on_frontier"]]
+
+    @property
+    def filtered(self) -> int:
+        """Ok rows that did not satisfy every --where."""
+        return len(self.rejected)
+
+    def best(self) -> pd.DataFrame:
+        """The single best row: highest quality, then the smaller footprints in the order given,
+        then variant id and run; so it is always on the front and always the same row."""
+        order = [self.quality, *self.footprints, "variant", "run"]
+        ascending = [False, *[True] * len(self.footprints), True, True]
+        return _sorted(self.rows, order, ascending).head(1)
 
     def display_columns(self, all_rows: bool) -> list[str]:
         shown = self.rows if all_rows else self.front
@@ -46,6 +65,14 @@ class Frontier:
         extra = [c for c in EXTRA_COLUMNS if c in shown.columns and c not in main]
         branch = ["branch"] if "branch" in shown.columns and shown["branch"].notna().any() else []
         return [*lead, "variant", *branch, "pipeline", *knobs, *main, *extra]
+
+
+def _sorted(df: pd.DataFrame, order: list[str], ascending: list[bool]) -> pd.DataFrame:
+    """A stable sort on the keys present (missing values last)."""
+    keys = [(c, a) for c, a in zip(order, ascending, strict=True) if c in df.columns]
+    return df.sort_values(
+        [c for c, _ in keys], ascending=[a for _, a in keys], kind="mergesort", na_position="last"
+    )
 
 
 def _numeric_column(df: pd.DataFrame, column: str, option: str) -> pd.Series:
@@ -66,12 +93,21 @@ def _numeric_column(df: pd.DataFrame, column: str, option: str) -> pd.Series:
 
 
 def compute_frontier(
-    df: pd.DataFrame, quality: str = DEFAULT_QUALITY, footprints: list[str] | None = None
+    df: pd.DataFrame,
+    quality: str = DEFAULT_QUALITY,
+    footprints: list[str] | None = None,
+    where: Sequence[Constraint] = (),
 ) -> Frontier:
-    """Keep status == ok, exclude rows missing a chosen value, mark the Pareto-optimal ones."""
+    """Keep status == ok, keep rows satisfying every `where`, exclude rows missing a chosen
+    value, mark the Pareto-optimal ones."""
     footprints = footprints or [DEFAULT_FOOTPRINT]
+    if len(set(footprints)) != len(footprints) or quality in footprints:
+        raise UsageError(
+            f"--quality {quality} --footprint {' '.join(footprints)}: each column may be "
+            "chosen once (a column cannot be both maximised and minimised)"
+        )
     status = df["status"].fillna("")
-    ok = df[status == "ok"].copy()
+    ok = df[status == "ok"].reset_index(drop=True)
     failed = int((status != "ok").sum())
     if ok.empty:
         raise UsageError(
@@ -82,6 +118,9 @@ def compute_frontier(
         )
     for column, option in [(quality, "--quality"), *[(f, "--footprint") for f in footprints]]:
         ok[column] = _numeric_column(ok, column, option)
+    kept = apply_constraints(ok, where)
+    rejected = ok.drop(index=kept.index)
+    ok = kept
     chosen = [quality, *footprints]
     placeable = ok[chosen].notna().all(axis=1)
     excluded = int((~placeable).sum())
@@ -89,14 +128,17 @@ def compute_frontier(
     ok["on_frontier"] = pareto_mask(
         ok[chosen].to_numpy(dtype=float), [True, *[False] * len(footprints)]
     )
-    # Stable order: footprint ascending, then quality descending, then variant.
-    ok = ok.sort_values(
-        [footprints[0], quality, "variant"], ascending=[True, False, True], kind="mergesort"
-    )
+    # Deterministic order, whatever order the files listed the rows in: first footprint
+    # ascending, quality descending, the other footprints ascending, then variant and run.
+    order = [footprints[0], quality, *footprints[1:], "variant", "run"]
+    ascending = [True, False, *[True] * (len(footprints) - 1), True, True]
+    ok = _sorted(ok, order, ascending)
     return Frontier(
         rows=ok.reset_index(drop=True),
         quality=quality,
         footprints=footprints,
         failed=failed,
         excluded=excluded,
+        constraints=tuple(where),
+        rejected=rejected.reset_index(drop=True),
     )

@@ -1,0 +1,97 @@
+"""Executors: worker processes give the same rows as in-process runs; a run killed with SIGKILL
+resumes to exactly the full set of rows."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.helpers import project
+
+pytestmark = pytest.mark.slow
+
+RECIPE = {
+    "name": "exec",
+    "extends": "base",
+    "train": {"epochs": 2, "early_stopping": {"enabled": False}},
+    "pipelines": {
+        "wide": [{"stage": "train", "width_multiplier": 0.25}],
+        "small": [
+            {"stage": "train", "width_multiplier": 0.125},
+            {"stage": "prune", "enabled": {"sweep": [False, True]}, "sparsity": 0.5, "epochs": 2},
+            {"stage": "quantize"},
+        ],
+        "student": [
+            {"stage": "distill", "teacher": "wide", "width_multiplier": 0.125},
+            {"stage": "quantize"},
+        ],
+    },
+}
+
+
+def effdl(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    code = "from effcli.cli.main import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_process_executor_matches_local(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    (folder / "r.yaml").write_text(yaml.safe_dump(RECIPE, sort_keys=False))
+    local = effdl("run", "r.yaml", "--out", "local", cwd=folder)
+    assert local.wait() == 0, local.stdout.read() if local.stdout else ""
+    workers = effdl(
+        "run", "r.yaml", "--out", "workers", "--executor", "process", "-j", "2", cwd=folder
+    )
+    output = workers.communicate()[0]
+    assert workers.returncode == 0, output
+    local_rows = {r["variant"]: r["status"] for r in rows(folder / "local")}
+    worker_rows = {r["variant"]: r["status"] for r in rows(folder / "workers")}
+    assert local_rows == worker_rows and set(local_rows.values()) == {"ok"}
+    # Shared prefixes still ran once: one cache entry per node, and the same nodes.
+    assert sorted(p.name for p in (folder / "local" / "cache").iterdir()) == sorted(
+        p.name for p in (folder / "workers" / "cache").iterdir()
+    )
+
+
+def test_sigkill_then_rerun_gives_every_row_exactly_once(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    (folder / "r.yaml").write_text(yaml.safe_dump(RECIPE, sort_keys=False))
+    out = folder / "out"
+    first = effdl("run", "r.yaml", "--out", "out", cwd=folder)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill as soon as the first row is on disk, mid-sweep
+        if (out / "results.csv").exists() and len(rows(out)) >= 1:
+            break
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    partial = rows(out)
+    assert 1 <= len(partial) < 4
+    second = effdl("run", "r.yaml", "--out", "out", cwd=folder)
+    output = second.communicate()[0]
+    assert second.returncode == 0, output
+    final = rows(out)
+    assert len(final) == len({r["variant"] for r in final}) == 4  # none lost, none duplicated
+    assert {r["status"] for r in final} == {"ok"}
+    assert {r["variant"]: r for r in partial}.keys() <= {r["variant"] for r in final}
+    leftovers = [p for p in out.rglob(".*.tmp*")]
+    assert not leftovers  # half-written files of the killed run were swept
