@@ -16,10 +16,13 @@ def run(
         None, "--out", "-o", help="Run directory (default: results/<recipe name>)."
     ),
     executor: str = typer.Option(
-        "local", "--executor", help="Where nodes run: local (in this process) or process."
+        "local", "--executor", help="Where nodes run: local (this process), process or ray."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="--executor ray: a cluster to join (auto or HOST:PORT)."
     ),
     jobs: int = typer.Option(
-        2, "--jobs", "-j", min=1, help="Worker processes for --executor process."
+        2, "--jobs", "-j", min=1, help="Parallel workers for --executor process or ray."
     ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun failed variants."),
 ) -> None:
@@ -42,6 +45,7 @@ def run(
         executor=executor,
         retry_failed=retry_failed,
         jobs=jobs,
+        address=address,
     )
     console.print(
         f"[bold]done[/] in {summary.seconds:.1f}s: {summary.ok} ok, {summary.failed} failed, "

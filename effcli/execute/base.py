@@ -28,8 +28,9 @@ class Executor(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, jobs: int = 1) -> None:
+    def __init__(self, jobs: int = 1, address: str | None = None) -> None:
         self.jobs = jobs  # parallel workers, for executors that have them
+        self.address = address  # a cluster to join, for executors that have one
 
     @abstractmethod
     def run(self, plan: Plan, pending: list[Variant], workspace: Workspace) -> None:

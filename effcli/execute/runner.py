@@ -33,6 +33,7 @@ def run_plan(
     executor: str = "local",
     retry_failed: bool = False,
     jobs: int = 1,
+    address: str | None = None,
 ) -> RunSummary:
     """Run every variant not already recorded (failed ones too, with `retry_failed`)."""
     start = time.perf_counter()
@@ -48,7 +49,9 @@ def run_plan(
         try:
             if pending:
                 with native_quiet():
-                    executors.get(executor)(jobs=jobs).run(plan, pending, workspace)
+                    executors.get(executor)(jobs=jobs, address=address).run(
+                        plan, pending, workspace
+                    )
         finally:  # also on Ctrl-C: finished rows are already on disk
             reporter.finished()
         after = workspace.store.statuses()

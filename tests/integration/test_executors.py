@@ -53,22 +53,29 @@ def rows(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_process_executor_matches_local(tmp_path: Path) -> None:
-    folder = project(tmp_path)
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recipe run in-process once; the other executors must reproduce it."""
+    folder = project(tmp_path_factory.mktemp("executors"))
     (folder / "r.yaml").write_text(yaml.safe_dump(RECIPE, sort_keys=False))
     local = effdl("run", "r.yaml", "--out", "local", cwd=folder)
-    assert local.wait() == 0, local.stdout.read() if local.stdout else ""
-    workers = effdl(
-        "run", "r.yaml", "--out", "workers", "--executor", "process", "-j", "2", cwd=folder
-    )
-    output = workers.communicate()[0]
-    assert workers.returncode == 0, output
+    output = local.communicate()[0]
+    assert local.returncode == 0, output
+    return folder
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_parallel_executors_match_local(local_run: Path, executor: str) -> None:
+    folder = local_run
+    run = effdl("run", "r.yaml", "--out", executor, "--executor", executor, "-j", "2", cwd=folder)
+    output = run.communicate()[0]
+    assert run.returncode == 0, output
     local_rows = {r["variant"]: r["status"] for r in rows(folder / "local")}
-    worker_rows = {r["variant"]: r["status"] for r in rows(folder / "workers")}
-    assert local_rows == worker_rows and set(local_rows.values()) == {"ok"}
+    parallel_rows = {r["variant"]: r["status"] for r in rows(folder / executor)}
+    assert local_rows == parallel_rows and set(local_rows.values()) == {"ok"}
     # Shared prefixes still ran once: one cache entry per node, and the same nodes.
     assert sorted(p.name for p in (folder / "local" / "cache").iterdir()) == sorted(
-        p.name for p in (folder / "workers" / "cache").iterdir()
+        p.name for p in (folder / executor / "cache").iterdir()
     )
 
 

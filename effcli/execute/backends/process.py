@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ class _Silent:
 
 def _init_worker(threads: int) -> None:
     """Runs once per worker: quiet native logs, and this worker's share of the cores."""
+    if "threads" in _WORKER:
+        return
+    _WORKER["threads"] = threads
     from effcli._native import native_quiet
 
     _WORKER["quiet"] = native_quiet()
@@ -51,7 +56,9 @@ def _workspace(recipe: str, root: str) -> Workspace:
     return _WORKER["workspace"]
 
 
-def _build(recipe: str, root: str, node_key: str) -> dict[str, Any]:
+def _build(recipe: str, root: str, node_key: str, threads: int = 0) -> dict[str, Any]:
+    if threads:
+        _init_worker(threads)
     workspace = _workspace(recipe, root)
     start = time.perf_counter()
     try:
@@ -63,7 +70,9 @@ def _build(recipe: str, root: str, node_key: str) -> dict[str, Any]:
         workspace.forget()
 
 
-def _finish(recipe: str, root: str, variant_id: str) -> dict[str, Any]:
+def _finish(recipe: str, root: str, variant_id: str, threads: int = 0) -> dict[str, Any]:
+    if threads:
+        _init_worker(threads)
     workspace = _workspace(recipe, root)
     variant = next(v for v in workspace.plan.variants if v.id == variant_id)
     ok, failed = workspace.ok, workspace.failed
@@ -85,8 +94,7 @@ class ProcessExecutor(Executor):
         failed: dict[str, str] = {}
         finishing = {v.id: v for v in pending}
         running: dict[Future[dict[str, Any]], tuple[str, Any]] = {}
-        context = get_context("spawn")  # TensorFlow does not survive fork
-        with ProcessPoolExecutor(jobs, context, _init_worker, (threads,)) as pool:
+        with self.pool(jobs, threads) as submit:
             reported: set[str] = set()
             while True:
                 for key in sorted(done - reported):  # cached before this run
@@ -98,12 +106,12 @@ class ProcessExecutor(Executor):
                 for node in plan.nodes.values():
                     if node.key in needed and self._ready(node, done, failed, busy):
                         workspace.reporter.node_started(node)
-                        running[pool.submit(_build, recipe, root, node.key)] = ("build", node)
+                        running[submit(_build, recipe, root, node.key)] = ("build", node)
                         busy.add(node.key)
                 for variant in list(finishing.values()):
                     if variant.leaf in done:
                         del finishing[variant.id]
-                        running[pool.submit(_finish, recipe, root, variant.id)] = (
+                        running[submit(_finish, recipe, root, variant.id)] = (
                             "finish",
                             variant,
                         )
@@ -133,6 +141,13 @@ class ProcessExecutor(Executor):
                         workspace.failed += result["failed"]
                         status = "ok" if result["ok"] else "failed"
                         workspace.reporter.variant_finished(item, status, "")
+
+    @contextmanager
+    def pool(self, jobs: int, threads: int) -> Iterator[Callable[..., Future[dict[str, Any]]]]:
+        """A function submitting a task to the workers, returning a Future."""
+        context = get_context("spawn")  # TensorFlow does not survive fork
+        with ProcessPoolExecutor(jobs, context, _init_worker, (threads,)) as pool:
+            yield pool.submit
 
     @staticmethod
     def _ready(node: Node, done: set[str], failed: dict[str, str], busy: set[str]) -> bool:
