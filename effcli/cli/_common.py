@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from effcli.errors import EffdlError
 
@@ -33,7 +34,7 @@ def set_debug(value: bool) -> None:
 def print_warnings(lines: list[str]) -> None:
     """Plan-time advice, one yellow line each on stderr."""
     for line in lines:
-        err_console.print(f"[yellow]warning:[/] {line}", markup=True)
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", markup=True)
 
 
 def reports_errors(func: F) -> F:
@@ -48,7 +49,8 @@ def reports_errors(func: F) -> F:
         except EffdlError as exc:
             if _state["debug"]:
                 traceback.print_exc(file=sys.stderr)
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True)
+            # Messages quote user text ("[bold]" in a YAML key): never read them as markup.
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: finished results are saved; rerun to resume")
@@ -57,7 +59,7 @@ def reports_errors(func: F) -> F:
             if _state["debug"]:
                 traceback.print_exc(file=sys.stderr)
             err_console.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
                 "(rerun with --debug for the traceback)"
             )
             raise typer.Exit(1) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from effcli import __version__
-from effcli.cli import data, frontier, plan, run, validate
+from effcli.cli import data, frontier, measure, plan, report, run, validate
 from effcli.cli._common import set_debug
 
 app = typer.Typer(
@@ -40,6 +40,8 @@ app.command("plan")(plan.plan)
 app.command("validate")(validate.validate)
 app.command("frontier")(frontier.frontier)
 app.command("data")(data.data)
+app.command("measure")(measure.measure)
+app.command("report")(report.report)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -40,17 +41,25 @@ _NUMBER = re.compile(
     r"^(?P<number>[+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-zµ%]*)$"
 )
 
-# Unit -> factor to the column's base unit, per kind of column (keys are lowercase).
+# Unit -> exact factor to the column's base unit, per kind of column (keys are lowercase).
+# Fractions keep conversions exact: 96% is the same double as 0.96, 500us as 0.5 ms.
 _BYTES = {
-    "b": 1.0,
-    "kb": 1e3,
-    "mb": 1e6,
-    "gb": 1e9,
-    "kib": 1024.0,
-    "mib": 1024.0**2,
-    "gib": 1024.0**3,
+    "b": Fraction(1),
+    "kb": Fraction(1000),
+    "mb": Fraction(1000**2),
+    "gb": Fraction(1000**3),
+    "kib": Fraction(1024),
+    "mib": Fraction(1024**2),
+    "gib": Fraction(1024**3),
 }
-_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
+_SECONDS = {
+    "us": Fraction(1, 10**6),
+    "µs": Fraction(1, 10**6),
+    "ms": Fraction(1, 1000),
+    "s": Fraction(1),
+    "min": Fraction(60),
+    "h": Fraction(3600),
+}
 _FRACTION_ENDINGS = ("accuracy", "sparsity", "_kept", "_ok", "fraction")
 
 
@@ -63,7 +72,7 @@ class ColumnKind:
     """What a column measures, read from its name: the units its constraints may use."""
 
     name: str  # bytes | milliseconds | seconds | fraction | number
-    units: dict[str, float]
+    units: dict[str, Fraction]
     hint: str
 
 
@@ -82,7 +91,9 @@ def column_kind(column: str) -> ColumnKind:
         return ColumnKind("seconds", _SECONDS, "a time in seconds; use us, ms, s, min or h")
     if column.endswith(_FRACTION_ENDINGS):
         return ColumnKind(
-            "fraction", {"%": 0.01}, "a fraction; write a plain number (0.95) or a percentage (95%)"
+            "fraction",
+            {"%": Fraction(1, 100)},
+            "a fraction; write a plain number (0.95) or a percentage (95%)",
         )
     return ColumnKind("number", {}, "a plain number; write it without a unit")
 
@@ -106,48 +117,56 @@ class Constraint:
         return f'--where "{self.expression}"'
 
 
-def parse_constraint(expression: str) -> Constraint:
-    """`COLUMN OP VALUE` -> Constraint, units normalized to the column's unit; UsageError if the
-    syntax is wrong or the unit does not fit the column."""
-    quoted = f'--where "{expression.strip()}"'
+def parse_constraint(expression: str, columns: Sequence[str] | None = None) -> Constraint:
+    """`COLUMN OP VALUE` -> Constraint, units normalized to the column's unit.
+
+    UsageError if the syntax is wrong, the column is not among `columns` (when given; with a
+    did-you-mean), or the unit does not fit the column.
+    """
     match = _EXPRESSION.match(expression)
     if match is None:
         raise UsageError(
-            f"{quoted}: expected COLUMN OP VALUE with OP one of < <= > >= == != "
-            "(e.g. --where 'tflite_bytes<100KB')"
+            f'--where "{expression.strip()}": expected COLUMN OP VALUE with OP one of '
+            "< <= > >= == != (e.g. --where 'tflite_bytes<100KB')"
         )
     column, op, value = match["column"], match["op"], match["value"]
     op = "==" if op == "=" else op
+    expression = f"{column}{op}{value}"
+    quoted = f'--where "{expression}"'
+    if columns is not None and column not in columns:
+        choices = [c for c in columns if c != "on_frontier"]
+        hint = did_you_mean(column, choices) or f"; columns: {', '.join(sorted(choices))}"
+        raise UsageError(f"{quoted}: no such column {column}{hint}")
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        value = value[1:-1]
-        number_match = None  # quoted: always text
+        value, number_match = value[1:-1], None  # quoted: always text
     else:
         number_match = _NUMBER.match(value)
-    expression = f"{column}{op}{match['value']}"
-    quoted = f'--where "{expression}"'
     if number_match is None:
         if op not in ("==", "!="):
             raise UsageError(
                 f"{quoted}: {value!r} is not a number; text compares only with == or !="
             )
         return Constraint(expression, column, op, value, None)
-    number = float(number_match["number"])
+    exact = Fraction(number_match["number"].replace("_", ""))
     unit = number_match["unit"]
     kind = column_kind(column)
     if unit:
         factor = kind.units.get(unit.lower())
         if factor is None:
             raise UsageError(f"{quoted}: unit {unit} does not fit {column}, {kind.hint}")
-        number *= factor
-    elif kind.name == "fraction" and abs(number) > 1:
+        exact *= factor
+    elif kind.name == "fraction" and abs(exact) > 1:
+        number = float(exact)
         raise UsageError(
             f"{quoted}: {column} is a fraction (1.0 = 100 %); write {number / 100:g} or {number:g}%"
         )
-    return Constraint(expression, column, op, value, number)
+    return Constraint(expression, column, op, value, float(exact))
 
 
-def parse_constraints(expressions: Sequence[str]) -> list[Constraint]:
-    return [parse_constraint(e) for e in expressions]
+def parse_constraints(
+    expressions: Sequence[str], columns: Sequence[str] | None = None
+) -> list[Constraint]:
+    return [parse_constraint(e, columns) for e in expressions]
 
 
 TEXT_COLUMNS = {"run", "variant", "branch", "pipeline", "status", "error"}
@@ -209,19 +228,10 @@ def _matches(series: pd.Series, constraint: Constraint) -> pd.Series:
     return hit if constraint.op == "==" else ~hit
 
 
-def _check_column(df: pd.DataFrame, constraint: Constraint) -> None:
-    if constraint.column in df.columns:
-        return
-    columns = [c for c in df.columns if c != "on_frontier"]
-    hint = did_you_mean(constraint.column, columns)
-    listing = hint or f"; columns: {', '.join(sorted(columns))}"
-    raise UsageError(f"{constraint.label}: no such column {constraint.column}{listing}")
-
-
 def constraint_masks(df: pd.DataFrame, constraints: Sequence[Constraint]) -> list[pd.Series]:
     """One mask per constraint (UsageError for an unknown column or a type that cannot compare)."""
     for constraint in constraints:
-        _check_column(df, constraint)
+        parse_constraint(constraint.expression, list(df.columns))  # the column must exist
     return [_matches(df[c.column], c) for c in constraints]
 
 
@@ -246,7 +256,7 @@ def _closest(df: pd.DataFrame, constraint: Constraint) -> str:
     upper = constraint.op in ("<", "<=")
     value = values.min() if upper else values.max()
     which = "smallest" if upper else "largest"
-    return f" ({which} {constraint.column} is {format_value(constraint.column, value)})"
+    return f" (the {which} {constraint.column} is {format_value(constraint.column, value)})"
 
 
 def _no_match_message(
@@ -255,7 +265,7 @@ def _no_match_message(
     total = len(df)
     if len(constraints) == 1:
         c = constraints[0]
-        return f"no ok variant satisfies {c.label} (0 of {total}){_closest(df, c)}"
+        return f"no ok variant satisfies {c.label}{_closest(df, c)}"
     parts = [
         f'"{c.expression}" keeps {int(m.sum())} of {total}'
         + (_closest(df, c) if not m.any() else "")

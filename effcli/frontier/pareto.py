@@ -77,11 +77,14 @@ def _undominated_nd(cost: np.ndarray) -> np.ndarray:
     front = np.empty((0, cost.shape[1]))
     for start in range(0, len(ordered), _BLOCK):
         block = ordered[start : start + _BLOCK]
-        dominated = _dominates(block, block).any(axis=0)
+        alive = np.ones(len(block), dtype=bool)
         for chunk in range(0, len(front), _FRONT_CHUNK):
-            dominated |= _dominates(front[chunk : chunk + _FRONT_CHUNK], block).any(axis=0)
-        keep[start : start + len(block)] = ~dominated
-        front = np.concatenate([front, block[~dominated]])
+            alive &= ~_dominates(front[chunk : chunk + _FRONT_CHUNK], block).any(axis=0)
+        # Only the rows the front let through are compared pairwise: usually a handful.
+        survivors = block[alive]
+        alive[alive] = ~_dominates(survivors, survivors).any(axis=0)
+        keep[start : start + len(block)] = alive
+        front = np.concatenate([front, block[alive]])
     mask = np.empty(len(cost), dtype=bool)
     mask[order] = keep
     return mask

@@ -16,13 +16,25 @@ from effcli.errors import RecipeError
 Loc = tuple[str | int, ...]
 Positions = dict[Loc, tuple[str, int]]
 
+# A recipe is a few levels deep; these bound what a malformed or hostile file can make us walk
+# (a YAML alias that contains itself, or aliases of aliases expanding exponentially).
+MAX_DEPTH = 32
+MAX_VALUES = 100_000
+
+
+def printable(text: str) -> str:
+    """`text` on one line: newlines and other control characters shown escaped (\\n)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
 
 def format_loc(loc: Loc) -> str:
     """('pipeline', 1, 'sparsity') -> 'pipeline[1].sparsity'."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return printable(out)
 
 
 @dataclass
@@ -43,18 +55,51 @@ class RecipeSource:
 
     def error(self, loc: Loc, message: str, shown_loc: Loc | None = None) -> RecipeError:
         file, line = self.where(loc)
-        return RecipeError(message, file=file, line=line, path=format_loc(shown_loc or loc) or None)
+        return RecipeError(
+            printable(message), file=file, line=line, path=format_loc(shown_loc or loc) or None
+        )
 
 
 def _display(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+        return printable(str(path.resolve().relative_to(Path.cwd().resolve())))
+    except (ValueError, OSError, RuntimeError):
+        return printable(str(path))
 
 
-def _walk(node: yaml.Node, loc: Loc, positions: Positions, file: str) -> None:
-    """Record the line of every mapping key and sequence item below `node`."""
+def _walk(
+    node: yaml.Node,
+    loc: Loc,
+    positions: Positions,
+    file: str,
+    above: tuple[int, ...] = (),
+    count: list[int] | None = None,
+) -> None:
+    """Record the line of every mapping key and sequence item below `node`.
+
+    `above` holds the ids of the nodes containing this one (an alias to one of them is a
+    cycle); `count` the values walked so far (aliases are walked each time they are used)."""
+    count = [0] if count is None else count
+    count[0] += 1
+    line = node.start_mark.line + 1
+    if id(node) in above:
+        raise RecipeError(
+            "this value contains itself through a YAML alias (*name inside its own &name); "
+            "remove the alias",
+            file=file,
+            line=line,
+            path=format_loc(loc) or None,
+        )
+    if len(above) > MAX_DEPTH or count[0] > MAX_VALUES:
+        too = (
+            f"nested more than {MAX_DEPTH} levels deep"
+            if len(above) > MAX_DEPTH
+            else f"more than {MAX_VALUES:,} values once its YAML aliases are expanded"
+        )
+        raise RecipeError(
+            f"the recipe is {too}; simplify it", file=file, line=line, path=format_loc(loc) or None
+        )
+    above = (*above, id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -62,18 +107,20 @@ def _walk(node: yaml.Node, loc: Loc, positions: Positions, file: str) -> None:
             line = key_node.start_mark.line + 1
             if key in seen:
                 raise RecipeError(
-                    f"duplicate key '{key}' (first at line {seen[key]}); keep one of them",
+                    printable(
+                        f"duplicate key '{key}' (first at line {seen[key]}); keep one of them"
+                    ),
                     file=file,
                     line=line,
                     path=format_loc(loc + (key,)),
                 )
             seen[key] = line
             positions[loc + (key,)] = (file, line)
-            _walk(value_node, loc + (key,), positions, file)
+            _walk(value_node, loc + (key,), positions, file, above, count)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             positions[loc + (i,)] = (file, item.start_mark.line + 1)
-            _walk(item, loc + (i,), positions, file)
+            _walk(item, loc + (i,), positions, file, above, count)
 
 
 def read_yaml(path: Path) -> tuple[Any, Positions]:
@@ -85,10 +132,24 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
         raise RecipeError("file not found; check the path", file=file) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise RecipeError(f"cannot read the file ({exc.__class__.__name__})", file=file) from None
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)  # PyYAML's own message spans lines
+    if bad:
+        raise RecipeError(
+            f"invalid YAML: the control character {bad.group()!r} is not allowed; remove it",
+            file=file,
+            line=text.count("\n", 0, bad.start()) + 1,
+        )
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise RecipeError(
+            f"invalid YAML: nested too deeply to read (a recipe needs at most {MAX_DEPTH} levels); "
+            "simplify it",
+            file=file,
+            line=loader.line + 1,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -96,10 +157,12 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
         if exc.problem and exc.context and exc.context_mark:
             problem += f" ({exc.context.strip()} at line {exc.context_mark.line + 1})"
         raise RecipeError(
-            f"invalid YAML: {problem}; check indentation, colons and quoting", file=file, line=line
+            printable(f"invalid YAML: {problem}; check indentation, colons and quoting"),
+            file=file,
+            line=line,
         ) from None
     except yaml.YAMLError as exc:
-        raise RecipeError(f"invalid YAML: {exc}", file=file) from None
+        raise RecipeError(printable(f"invalid YAML: {exc}"), file=file) from None
     finally:
         loader.dispose()
     positions: Positions = {(): (file, 1)}

@@ -36,7 +36,7 @@ class Assignment:
 
 
 def _check_sweep(source: RecipeSource, loc: Loc, node: dict[str, Any]) -> list[Any]:
-    extra = sorted(k for k in node if k != "sweep")
+    extra = sorted((k for k in node if k != "sweep"), key=str)  # keys may be numbers too
     if extra:
         raise source.error(
             loc + (extra[0],), f"a sweep takes only the key 'sweep' (found '{extra[0]}')"
@@ -50,7 +50,10 @@ def _check_sweep(source: RecipeSource, loc: Loc, node: dict[str, Any]) -> list[A
     for i, value in enumerate(values):
         if _contains_sweep(value):
             raise source.error(loc + ("sweep", i), "sweeps cannot be nested; flatten the values")
-        key = json.dumps(value, sort_keys=True, default=str)
+        try:
+            key = json.dumps(value, sort_keys=True, default=str)
+        except (TypeError, ValueError):  # keys of mixed types cannot be sorted: compare as written
+            key = repr(value)
         if key in seen:
             raise source.error(loc + ("sweep", i), f"value {value!r} appears twice in the sweep")
         seen.add(key)
@@ -77,7 +80,7 @@ def _sweepable(doc: dict[str, Any], loc: Loc) -> bool:
 
 
 def _label(doc: dict[str, Any], loc: Loc) -> str:
-    if loc[0] == "pipeline":
+    if loc[0] == "pipeline" and isinstance(doc["pipeline"], list):  # else validation refuses it
         stages = doc["pipeline"]
         index = loc[1]
         kind = stages[index].get("stage", "stage") if isinstance(stages[index], dict) else "stage"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -101,6 +103,28 @@ def _describe(err: ErrorDetails, model: type[BaseModel], also_allowed: tuple[str
     return text + (f"; allowed: {hint}" if hint else "")
 
 
+# What the OS or pathlib raise for a path they refuse (an embedded NUL byte, a name too long, an
+# unknown ~user): a plug-in's plan-time check that touches such a path reports it, not a traceback.
+_PATH_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+def _non_string_key(value: Any, loc: Loc) -> Loc | None:
+    """The location of the first mapping key below `value` that is not a string, if any."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return (*loc, key)
+            found = _non_string_key(item, (*loc, key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _non_string_key(item, (*loc, i))
+            if found:
+                return found
+    return None
+
+
 class _Collector:
     """Validates parts of one variant, mapping locations back to the source file."""
 
@@ -145,6 +169,21 @@ class _Collector:
         except UnknownName as exc:
             raise self.fail(loc, str(exc)) from None
 
+    def problems(
+        self, loc: Loc, found: Callable[[], Iterable[tuple[Loc, str]]], prefix: Loc = ()
+    ) -> None:
+        """Raise the first problem a plug-in's check finds (its locations below `prefix`); a
+        path the system refuses counts as one, located at `loc`."""
+        try:
+            for where, message in found():
+                raise self.fail(prefix + tuple(where), message)
+        except ValidationError:
+            raise
+        except _PATH_ERRORS as exc:
+            raise self.fail(
+                loc, f"a path in it cannot be used ({type(exc).__name__}: {exc}); fix the path"
+            ) from None
+
 
 def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc, int]) -> Recipe:
     """Check one concrete document (sweeps already chosen) and build the typed Recipe."""
@@ -155,23 +194,33 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
     data_source = data.pop("source", "digits")
     dataset = check.lookup(datasets, data_source, ("data", "source"))
     data_params = check.parse(dataset.Params, data, ("data",), also_allowed=("source",))
-    for loc, message in dataset.check(data_params, source.path.resolve().parent):
-        raise check.fail(loc, message)
+    check.problems(("data",), partial(dataset.check, data_params, source.path.resolve().parent))
 
     model_doc: ModelDoc = check.parse(ModelDoc, top.model, ("model",))
     model_args = dict(model_doc.args)
     root = source.path.resolve().parent
     if model_doc.factory is not None:  # user code: imported only when a stage builds the model
         family = families.get("factory")
+        bad = _non_string_key(model_args, ("model", "args"))
+        if bad:  # passed on as keyword arguments, and hashed into node keys
+            raise check.fail(
+                bad[:-1], f"key {bad[-1]!r} is not a string; quote it ('{bad[-1]}': ...)"
+            )
         model_args = {"factory": model_doc.factory, "search_path": str(root), **model_args}
     elif model_doc.path is not None:
         family = families.get("path")
-        model_args = {"path": str((root / model_doc.path).expanduser().resolve()), **model_args}
+        try:
+            model_path = str((root / model_doc.path).expanduser().resolve())
+        except _PATH_ERRORS as exc:
+            raise check.fail(
+                ("model", "path"),
+                f"this path cannot be used ({type(exc).__name__}: {exc}); fix the path",
+            ) from None
+        model_args = {"path": model_path, **model_args}
     else:
         family = check.lookup(families, model_doc.family or "cnn", ("model", "family"))
     family_params = check.parse(family.Params, model_args, ("model", "args"))
-    for loc, message in family.check(family_params):
-        raise check.fail(("model", *loc), message)
+    check.problems(("model",), partial(family.check, family_params), prefix=("model",))
 
     pipeline: list[StageConfig] = []
     for index, item in enumerate(top.pipeline):
@@ -228,8 +277,7 @@ def _check_order(recipe: Recipe, check: _Collector) -> list[str]:
                 f"'{stage.kind}' cannot follow {previous} (it needs "
                 f"{' or '.join(cls.accepts)} input, gets {produced}); reorder the pipeline",
             )
-        for loc, message in cls.check(stage, recipe):
-            raise check.fail(loc, message)
+        check.problems(("pipeline", stage.index), partial(cls.check, stage, recipe))
         warnings.extend(
             str(check.fail(loc, message)) for loc, message in cls.warnings(stage, recipe)
         )

@@ -1,0 +1,282 @@
+"""The frontier as a picture: quality against the first footprint, one colour per pipeline.
+
+matplotlib is imported here only, inside the functions, and drawn on an Agg canvas attached to
+the figure (never pyplot), so plotting works headless and touches no global backend state; the
+commands that do not plot never import it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from effcli.errors import UsageError
+from effcli.frontier.constraints import column_kind
+from effcli.frontier.pareto import pareto_mask
+from effcli.frontier.query import Frontier
+
+FORMATS = ("png", "svg", "pdf")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+_MAX_LABELS = 20  # frontier points labelled; more would only overlap
+_LABEL_CHARS = 48
+
+
+def axis_scale(column: str, values: pd.Series) -> tuple[float, str]:
+    """(factor, axis label with unit): bytes in B/KB/MB/GB by magnitude, fractions in %."""
+    kind = column_kind(column).name
+    if kind == "bytes":
+        largest = float(np.nanmax(values.to_numpy(dtype=float))) if len(values) else 0.0
+        for unit, factor in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+            if largest >= factor:
+                return 1 / factor, f"{column} ({unit}, 1 {unit} = {factor:,.0f} B)"
+        return 1.0, f"{column} (bytes)"
+    if kind == "milliseconds":
+        return 1.0, f"{column} (ms)"
+    if kind == "seconds":
+        return 1.0, f"{column} (s)"
+    if kind == "fraction":
+        return 100.0, f"{column} (%)"
+    return 1.0, column
+
+
+def point_labels(rows: pd.DataFrame) -> list[str]:
+    """A short name per row from the knobs that differ between rows (`width=0.25, prune,
+    sparsity=0.8`; `no prune` for a disabled stage), with the branch and run when there are
+    several; the variant id when no knob differs."""
+    knobs = [c for c in rows.columns if "." in c and rows[c].nunique(dropna=False) > 1]
+    last = [c.rsplit(".", 1)[-1] for c in knobs]
+    names = [
+        short.removesuffix("_multiplier") if last.count(short) == 1 else full
+        for full, short in zip(knobs, last, strict=True)
+    ]
+    several_branches = "branch" in rows.columns and rows["branch"].nunique() > 1
+    several_runs = "run" in rows.columns and rows["run"].nunique() > 1
+    labels = []
+    for _, row in rows.iterrows():
+        parts = []
+        for column, name in zip(knobs, names, strict=True):
+            value = row[column]
+            if not _set(value):
+                continue
+            if column.endswith(".enabled"):
+                stage = column.rsplit(".", 1)[0].rsplit(".", 1)[-1]
+                parts.append(stage if _truthy(value) else f"no {stage}")
+            else:
+                parts.append(f"{name}={_short(value)}")
+        if several_branches and _set(row["branch"]):
+            parts.insert(0, str(row["branch"]))
+        text = ", ".join(parts) or str(row["variant"])
+        if several_runs:
+            text = f"{row['run']}: {text}"
+        labels.append(text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…")
+    return labels
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "1.0", "yes")
+
+
+def _set(value: Any) -> bool:
+    return not (value is None or (isinstance(value, float) and math.isnan(value)))
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> bytes:
+    """The plot as PNG (or SVG/PDF) bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    quality, footprint = result.quality, result.footprints[0]
+    rows, rejected = result.rows, result.rejected
+    everything = pd.concat([rows, rejected], ignore_index=True) if len(rejected) else rows
+    x_factor, x_label = axis_scale(footprint, everything[footprint] if len(everything) else rows)
+    y_factor, y_label = axis_scale(quality, everything[quality] if len(everything) else rows)
+
+    fig = Figure(figsize=(10, 6), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    pipelines = rows["pipeline"].fillna("") if "pipeline" in rows.columns else pd.Series(dtype=str)
+    names = sorted(pipelines.astype(str).unique())
+    palette = _palette(len(names))
+    runs = sorted(rows["run"].astype(str).unique()) if "run" in rows.columns else []
+    several_runs = len(runs) > 1
+
+    if len(rejected):
+        ax.scatter(
+            pd.to_numeric(rejected[footprint], errors="coerce") * x_factor,
+            pd.to_numeric(rejected[quality], errors="coerce") * y_factor,
+            s=22,
+            facecolors="none",
+            edgecolors="#b0b0b0",
+            label=f"outside --where ({len(rejected)})",
+            zorder=1,
+        )
+    for colour, name in zip(palette, names, strict=True):
+        for m, run in enumerate(runs or [""]):
+            pick = (pipelines.astype(str) == name) & (
+                (rows["run"].astype(str) == run) if runs else True
+            )
+            if not pick.any():
+                continue
+            ax.scatter(
+                rows.loc[pick, footprint] * x_factor,
+                rows.loc[pick, quality] * y_factor,
+                s=30,
+                color=colour,
+                marker=_MARKERS[m % len(_MARKERS)],
+                alpha=0.85,
+                label=(f"{name or '(none)'}" + (f" [{run}]" if several_runs else "")),
+                zorder=2,
+            )
+
+    _draw_step(ax, rows, quality, footprint, x_factor, y_factor, len(result.footprints) > 1)
+    front = result.front
+    if len(front):
+        ax.scatter(
+            front[footprint] * x_factor,
+            front[quality] * y_factor,
+            s=90,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=1.2,
+            label=f"on the frontier ({len(front)})",
+            zorder=3,
+        )
+    _draw_limits(ax, result, x_factor, y_factor)
+    if log_x:
+        _log_axis(ax)
+    if len(front):
+        _label(ax, front, point_labels(front), footprint, quality, x_factor, y_factor)
+
+    ax.set_xlabel(x_label + (", log scale" if log_x else ""))
+    ax.set_ylabel(y_label)
+    ax.grid(True, which="both", alpha=0.25)
+    goal = f"max {quality} vs min {', '.join(result.footprints)}"
+    counts = f"{len(front)} of {len(rows)} ok variants on the frontier"
+    ax.set_title(f"Pareto frontier: {goal}\n{counts}", fontsize=10, loc="left")
+    if result.constraints:
+        where = "; ".join(c.expression for c in result.constraints)
+        ax.text(0.0, -0.12, f"where {where}", transform=ax.transAxes, fontsize=8, va="top")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _label(
+    ax: Any,
+    front: pd.DataFrame,
+    labels: list[str],
+    footprint: str,
+    quality: str,
+    x_factor: float,
+    y_factor: float,
+) -> None:
+    """Label every point of a short front, an evenly spaced subset of a long one; labels near
+    the right or top edge go to the left or below so they stay inside the axes."""
+    step = max(1, math.ceil(len(front) / _MAX_LABELS))
+    to_axes = ax.transAxes.inverted()
+    for i, position in enumerate(range(0, len(front), step)):
+        row = front.iloc[position]
+        point = (row[footprint] * x_factor, row[quality] * y_factor)
+        fx, fy = to_axes.transform(ax.transData.transform(point))
+        right = fx > 0.7
+        dy = -12 if fy > 0.9 else (8 if i % 2 == 0 else -12)
+        ax.annotate(
+            labels[position],
+            point,
+            textcoords="offset points",
+            xytext=(-6 if right else 6, dy),
+            ha="right" if right else "left",
+            fontsize=7,
+            zorder=4,
+        )
+
+
+def _log_axis(ax: Any) -> None:
+    """Log x with plain tick labels (20, 50, 100 rather than 2x10^1); minor ticks are labelled
+    too on a short axis (2..8 within one decade, 2 and 5 within two)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    decades = math.log10(high / low) if low > 0 else math.inf
+    shown = (2, 3, 4, 5, 6, 8) if decades <= 1 else (2, 5) if decades <= 2 else ()
+
+    def minor(value: float, _: int) -> str:
+        mantissa = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+        return f"{value:g}" if mantissa in shown else ""
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _palette(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _draw_step(
+    ax: Any,
+    rows: pd.DataFrame,
+    quality: str,
+    footprint: str,
+    x_factor: float,
+    y_factor: float,
+    projected: bool,
+) -> None:
+    """Best quality within each budget of the plotted footprint: a step up at each front point,
+    flat to the right edge. With several footprints this is the 2-D front of the plotted axes."""
+    if rows.empty:
+        return
+    values = rows[[quality, footprint]].to_numpy(dtype=float)
+    mask = pareto_mask(values, [True, False])
+    points = values[mask]
+    points = points[np.lexsort((-points[:, 0], points[:, 1]))]
+    # Keep one point per footprint value (the best quality) so the line is a clean staircase.
+    first = np.r_[True, points[1:, 1] != points[:-1, 1]]
+    points = points[first]
+    xs = np.r_[points[:, 1], np.nanmax(values[:, 1])] * x_factor
+    ys = np.r_[points[:, 0], points[-1, 0]] * y_factor
+    label = f"frontier ({quality} vs {footprint})" if projected else "frontier"
+    ax.step(xs, ys, where="post", color="black", linewidth=1.2, label=label, zorder=2.5)
+
+
+def _draw_limits(ax: Any, result: Frontier, x_factor: float, y_factor: float) -> None:
+    """Dashed lines for --where bounds on the plotted axes."""
+    drawn = False
+    for constraint in result.constraints:
+        if constraint.number is None or constraint.op in ("==", "!="):
+            continue
+        kwargs = {"color": "#c0392b", "linestyle": "--", "linewidth": 1, "zorder": 1.5}
+        label = "--where limit" if not drawn else None
+        if constraint.column == result.footprints[0]:
+            ax.axvline(constraint.number * x_factor, label=label, **kwargs)
+        elif constraint.column == result.quality:
+            ax.axhline(constraint.number * y_factor, label=label, **kwargs)
+        else:
+            continue
+        drawn = True
+
+
+def save_plot(result: Frontier, path: Path, log_x: bool = False) -> int:
+    """Write the plot to `path` (format from its suffix: .png, .svg or .pdf); returns bytes."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise UsageError(f"--plot {path}: the file must end in .png, .svg or .pdf")
+    if result.rows.empty:
+        raise UsageError(f"--plot {path}: no ok row has both {result.quality} and a footprint")
+    content = render_plot(result, log_x=log_x, fmt=fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return len(content)

@@ -1,0 +1,197 @@
+"""Everything a report shows, read from a run directory (no HTML here, no TensorFlow).
+
+Each piece is read independently and a missing or unreadable file becomes a note, so a report
+of a half-finished run, or of a folder written by `effdl measure`, still has every other section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from effcli.errors import EffdlError, UsageError
+
+# Versions read from installed package metadata: none of these is imported.
+PACKAGES = (
+    "effdl",
+    "tensorflow",
+    "tf_keras",
+    "tensorflow-model-optimization",
+    "ai-edge-litert",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "matplotlib",
+)
+
+
+@dataclass
+class VariantDetail:
+    """The artifacts/<variant>/ folder: its metrics, per-layer table and per-node timings."""
+
+    variant: str
+    metrics: dict[str, Any] | None = None
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    weight_dtypes: dict[str, int] = field(default_factory=dict)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    """What the HTML shows, gathered once."""
+
+    run_dir: Path
+    name: str
+    results: pd.DataFrame
+    recipe: str | None
+    plan: dict[str, Any] | None
+    run: dict[str, Any] | None
+    cached_nodes: set[str]  # keys of finished nodes in cache/
+    node_times: dict[str, dict[str, Any]]  # key -> stage, label, seconds, train_seconds
+    environment: list[tuple[str, str]]
+    frontier: Any | None  # effcli.frontier.query.Frontier
+    frontier_note: str
+    plot_png: bytes | None
+    plot_note: str
+    variants: list[VariantDetail]
+    notes: list[str] = field(default_factory=list)
+
+
+def environment() -> list[tuple[str, str]]:
+    """Python, platform, CPUs and package versions (from metadata, without importing them)."""
+    rows = [
+        ("python", f"{platform.python_implementation()} {sys.version.split()[0]}"),
+        ("platform", platform.platform()),
+        ("machine", platform.machine() or "unknown"),
+        ("CPU count", str(os.cpu_count() or "unknown")),
+    ]
+    for package in PACKAGES:
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        rows.append((package, version))
+    return rows
+
+
+def _json(path: Path, notes: list[str]) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        notes.append(f"{path.name}: unreadable ({type(exc).__name__})")
+        return None
+
+
+def _variant(folder: Path) -> VariantDetail:
+    detail = VariantDetail(variant=folder.name)
+    metrics = _json(folder / "metrics.json", detail.notes)
+    detail.metrics = metrics if isinstance(metrics, dict) else None
+    layers = _json(folder / "layers.json", detail.notes)
+    if isinstance(layers, dict):
+        detail.layers = [x for x in layers.get("layers", []) if isinstance(x, dict)]
+        detail.weight_dtypes = dict(layers.get("weight_dtypes") or {})
+    nodes = _json(folder / "nodes.json", detail.notes)
+    if isinstance(nodes, list):
+        detail.nodes = [n for n in nodes if isinstance(n, dict)]
+    return detail
+
+
+def _variants(run_dir: Path, results: pd.DataFrame) -> list[VariantDetail]:
+    """Artifact folders in results order, then any others by name."""
+    folder = run_dir / "artifacts"
+    if not folder.is_dir():
+        return []
+    present = {p.name: p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    order = [str(v) for v in results.get("variant", pd.Series(dtype=str)) if str(v) in present]
+    order += sorted(set(present) - set(order))
+    return [_variant(present[name]) for name in dict.fromkeys(order)]
+
+
+def _cached(run_dir: Path) -> set[str]:
+    cache = run_dir / "cache"
+    if not cache.is_dir():
+        return set()
+    return {p.name for p in cache.iterdir() if (p / "meta.json").is_file()}
+
+
+def _node_times(run_dir: Path, keys: set[str], notes: list[str]) -> dict[str, dict[str, Any]]:
+    """Per cached node: what it was and how long building and training took (from meta.json)."""
+    times = {}
+    for key in sorted(keys):
+        meta = _json(run_dir / "cache" / key / "meta.json", notes)
+        if isinstance(meta, dict):
+            wanted = ("stage", "label", "seconds", "train_seconds")
+            times[key] = {k: meta.get(k) for k in wanted}
+    return times
+
+
+def collect(run_dir: Path, quality: str, footprints: list[str]) -> RunReport:
+    """Read the run directory; UsageError only when it holds no results.csv at all."""
+    from effcli.frontier import load_results
+    from effcli.frontier.query import compute_frontier
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run directory")
+    if not (run_dir / "results.csv").is_file():
+        raise UsageError(
+            f"{run_dir}: no results.csv (not a run directory; run 'effdl run RECIPE' first)"
+        )
+    notes: list[str] = []
+    results = load_results([run_dir / "results.csv"], warn=notes.append)
+    recipe_path = run_dir / "recipe.yaml"
+    recipe = (
+        recipe_path.read_text(encoding="utf-8", errors="replace") if recipe_path.is_file() else None
+    )
+    plan = _json(run_dir / "plan.json", notes)
+    run = _json(run_dir / "run.json", notes)
+    name = (plan or {}).get("name") or (run or {}).get("name") or run_dir.resolve().name
+
+    cached = _cached(run_dir)
+    frontier, frontier_note = None, ""
+    try:
+        frontier = compute_frontier(results, quality, footprints)
+    except EffdlError as exc:
+        if str(exc).startswith(("--quality", "--footprint")):
+            raise  # a column the user named does not exist: fail, do not write a report
+        frontier_note = str(exc)
+    plot_png, plot_note = None, ""
+    if frontier is not None and not frontier.rows.empty:
+        try:
+            from effcli.frontier.plot import render_plot
+
+            values = frontier.rows[frontier.footprints[0]]
+            spread = values.max() / values.min() if values.min() > 0 else 1.0
+            plot_png = render_plot(frontier, log_x=bool(spread > 30))
+        except ImportError as exc:
+            plot_note = f"no plot: matplotlib is not available ({exc})"
+    elif frontier is not None:
+        plot_note = "no plot: no ok row has every chosen value"
+    return RunReport(
+        run_dir=run_dir,
+        name=str(name),
+        results=results,
+        recipe=recipe,
+        plan=plan if isinstance(plan, dict) else None,
+        run=run if isinstance(run, dict) else None,
+        cached_nodes=cached,
+        node_times=_node_times(run_dir, cached, notes),
+        environment=environment(),
+        frontier=frontier,
+        frontier_note=frontier_note,
+        plot_png=plot_png,
+        plot_note=plot_note,
+        variants=_variants(run_dir, results),
+        notes=notes,
+    )
