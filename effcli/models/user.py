@@ -52,16 +52,27 @@ class PathParams(FamilyParams):
 
 
 def _module_origin(module: str, search_path: str) -> str | None:
-    """Where `module` would be imported from, without importing it (None: not found)."""
-    local = Path(search_path, *module.split("."))
+    """Where `module` would be imported from, without importing it or its parent packages
+    (`importlib.util.find_spec("a.b")` would import `a`): None when it is not found."""
+    parts = module.split(".")
+    local = Path(search_path, *parts)
     for candidate in (local.with_suffix(".py"), local / "__init__.py"):
         if candidate.is_file():
             return str(candidate)
     try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):  # a missing parent package
+        spec = importlib.util.find_spec(parts[0])  # a top-level lookup imports nothing
+    except (ImportError, ValueError):
         return None
-    return spec.origin if spec is not None else None
+    if spec is None:
+        return None
+    if len(parts) == 1:
+        return spec.origin
+    for folder in spec.submodule_search_locations or []:
+        inner = Path(folder, *parts[1:])
+        for candidate in (inner.with_suffix(".py"), inner / "__init__.py"):
+            if candidate.is_file():
+                return str(candidate)
+    return None
 
 
 def check_tf_keras_model(model: Any, what: str) -> None:

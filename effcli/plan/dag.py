@@ -215,11 +215,13 @@ def _plan_branch(
             for argument, name in cls.references(stage.params):
                 loc = ("pipeline", stage.index, argument)
                 if name not in names:
-                    hint = (
-                        f"choose one of: {', '.join(n for n in names if n != branch)}"
-                        if names
-                        else "name pipelines with `pipelines: {name: [...]}` to refer to them"
-                    )
+                    others = [n for n in names if n != branch]
+                    if others:
+                        hint = f"choose one of: {', '.join(others)}"
+                    elif names:
+                        hint = f"add a pipeline named '{name}' under `pipelines:`"
+                    else:
+                        hint = "name pipelines with `pipelines: {name: [...]}` to refer to them"
                     raise source.error(loc, f"no pipeline named '{name}'; {hint}")
                 if name == branch:
                     raise source.error(loc, f"pipeline '{name}' cannot use itself as {argument}")

@@ -465,7 +465,8 @@ class TuneParams(TrainParams):
 def _fixed_train_args(params: TuneParams) -> dict[str, Any]:
     """The train arguments this stage sets for every trial (not the search settings)."""
     set_here = params.model_dump(mode="json", exclude_unset=True)
-    out = {k: v for k, v in set_here.items() if k in TrainParams.model_fields}
+    # `augment: null` (or any key written as null) means "not set": the recipe's default applies.
+    out = {k: v for k, v in set_here.items() if k in TrainParams.model_fields and v is not None}
     for group in GROUPS:  # only the group fields actually written count as fixed
         if group in out:
             given = getattr(params, group).model_fields_set

@@ -7,21 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from effcli.errors import RecipeError
-from effcli.plan import load_plan
-
-
-def plan_of(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
-    path = tmp_path / "r.yaml"
-    path.write_text(text)
-    return load_plan(path)
-
-
-def error_of(tmp_path: Path, text: str) -> str:
-    with pytest.raises(RecipeError) as info:
-        plan_of(tmp_path, text)
-    return str(info.value).replace(str(tmp_path) + "/", "")
-
+from tests.unit.recipes import error_of, plan_of
 
 TEACHER = """\
 name: t

@@ -8,22 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from effcli.cli.main import app
-from effcli.errors import RecipeError
 from effcli.plan import load_plan
+from tests.unit.recipes import error_of, plan_of
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def plan_of(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
-    path = tmp_path / "r.yaml"
-    path.write_text(text)
-    return load_plan(path)
-
-
-def error_of(tmp_path: Path, text: str) -> str:
-    with pytest.raises(RecipeError) as info:
-        plan_of(tmp_path, text)
-    return str(info.value).replace(str(tmp_path) + "/", "")
 
 
 ORDER_CASES = [

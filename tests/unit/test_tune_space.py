@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from effcli.errors import RecipeError
-from effcli.plan import load_plan
 from effcli.stages.tune import (
     SEARCHABLE,
     Dimension,
@@ -24,6 +22,7 @@ from effcli.stages.tune import (
     parse_space,
     space_problems,
 )
+from tests.unit.recipes import error_of, plan_of
 
 SCALARS = (
     "width_multiplier, depth_multiplier, resolution_multiplier, compound_phi, epochs, batch_size, "
@@ -419,18 +418,6 @@ train: {epochs: 2}
 pipeline:
   - stage: tune
 """
-
-
-def plan_of(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
-    path = tmp_path / "r.yaml"
-    path.write_text(text)
-    return load_plan(path)
-
-
-def error_of(tmp_path: Path, text: str) -> str:
-    with pytest.raises(RecipeError) as info:
-        plan_of(tmp_path, text)
-    return str(info.value).replace(str(tmp_path) + "/", "")
 
 
 RECIPE_CASES = [
