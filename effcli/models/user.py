@@ -75,6 +75,25 @@ def _module_origin(module: str, search_path: str) -> str | None:
     return None
 
 
+def _forget_local_modules(module: str, search_path: str) -> None:
+    """Drop cached imports that would not be the code whose digest keyed the node: a module
+    (or parent package) kept next to the recipe is always re-read (it may have been edited
+    since an earlier node imported it), and a cached module from another place (another
+    recipe's folder with a module of the same name) is replaced. Installed packages that
+    resolve to the same file stay cached."""
+    parts = module.split(".")
+    folder = Path(search_path).resolve()
+    for name in (".".join(parts[: i + 1]) for i in range(len(parts))):
+        cached = getattr(sys.modules.get(name), "__file__", None)
+        if cached is None:
+            continue
+        expected = _module_origin(name, search_path)
+        local = expected is not None and Path(expected).resolve().is_relative_to(folder)
+        if local or expected is None or Path(cached).resolve() != Path(expected).resolve():
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
 def check_tf_keras_model(model: Any, what: str) -> None:
     """A tf_keras Functional/Sequential model, or a ValueError saying what it is instead."""
     from effcli._tf import keras
@@ -124,6 +143,7 @@ class FactoryFamily(ModelFamily):
         assert isinstance(params, FactoryParams)
         module_name, function_name = params.factory.split(":")
         kwargs = dict(params.model_extra or {})
+        _forget_local_modules(module_name, params.search_path)
         sys.path.insert(0, params.search_path)
         try:
             module = importlib.import_module(module_name)

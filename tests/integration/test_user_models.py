@@ -115,3 +115,21 @@ def test_a_saved_trained_model_is_the_start_of_a_pipeline(tmp_path: Path) -> Non
     assert row["train_epochs"] == "0"
     # Unchanged weights: the exported model is as good as the saved one (int8 aside).
     assert abs(float(row["tflite_accuracy"]) - float(made["tflite_accuracy"])) < 0.03
+
+
+def test_the_factory_built_is_the_file_that_keyed_the_node_not_a_cached_import(
+    tmp_path: Path,
+) -> None:
+    """Same module name in two folders, then an edit: each build runs the current file."""
+    from effcli.models.user import FactoryFamily, FactoryParams
+
+    def built_units(folder: Path, units: int) -> int:
+        folder.mkdir(exist_ok=True)
+        (folder / "my_models.py").write_text(FACTORY.replace("units=16", f"units={units}"))
+        params = FactoryParams(factory="my_models:build", search_path=str(folder))
+        model = FactoryFamily().build(params, (8, 8, 1), 10)
+        return model.layers[2].units  # Input, Flatten, the hidden Dense
+
+    assert built_units(tmp_path / "a", 5) == 5
+    assert built_units(tmp_path / "b", 7) == 7  # another recipe's folder, same module name
+    assert built_units(tmp_path / "b", 9) == 9  # the file edited between two nodes

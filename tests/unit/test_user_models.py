@@ -51,15 +51,16 @@ def test_user_model_errors(tmp_path: Path, model: str, message: str) -> None:
 def test_factory_module_is_found_but_not_imported_and_its_hash_keys_the_node(
     tmp_path: Path,
 ) -> None:
-    module = tmp_path / "my_models.py"
+    module = tmp_path / "plan_time_only_models.py"
     module.write_text("raise RuntimeError('imported at plan time')\n")
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
-        "name: t\nmodel: {factory: 'my_models:build', args: {units: 8}}\n"
+        "name: t\nmodel: {factory: 'plan_time_only_models:build', args: {units: 8}}\n"
         "pipeline: [{stage: train}]\n"
     )
     first = load_plan(recipe)
-    assert "my_models" not in sys.modules
+    # A name no other test imports: the integration suite runs first in the same process.
+    assert "plan_time_only_models" not in sys.modules
     node = first.nodes[first.variants[0].leaf]
     assert node.resolved["model"]["args"]["units"] == 8
     module.write_text("raise RuntimeError('edited')\n")
