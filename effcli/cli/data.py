@@ -25,6 +25,11 @@ def _class_counts(counts: list[int]) -> str:
     return f"{min(counts)}..{max(counts)} per class" + (f", {empty} empty" if empty else "")
 
 
+def _values(values: list[float]) -> str:
+    shown = " ".join(f"{v:.4g}" for v in values[:8])
+    return f"[{shown}{' ...' if len(values) > 8 else ''}]"
+
+
 def _stats(x: np.ndarray) -> list[str]:
     if x.size == 0:
         return ["-"] * 4
@@ -35,18 +40,14 @@ def _stats(x: np.ndarray) -> list[str]:
 @reports_errors
 def data(recipe: Path = typer.Argument(..., help="The recipe YAML file.")) -> None:
     """Load the recipe's data (no training) and print source, shapes, classes and splits."""
-    from effcli.data.base import DataSplits, datasets
+    from effcli.data.base import DataSplits, load_splits
     from effcli.plan import load_plan
 
     plan = load_plan(recipe)
     print_warnings(plan.warnings)
-    spec = dict(plan.data_spec)
-    source = spec.pop("source")
-    dataset = datasets.get(source)
+    source = plan.data_spec["source"]
     # Relative data paths are relative to the recipe's folder, as in `effdl run`.
-    splits: DataSplits = dataset(root=recipe.resolve().parent).load(
-        dataset.Params.model_validate(spec), plan.seed
-    )
+    splits: DataSplits = load_splits(plan.data_spec, recipe.resolve().parent, plan.seed)
     record: dict[str, Any] = splits.split
 
     console.print(f"[bold]{plan.name}[/]: data source [bold]{source}[/], seed {plan.seed}")
@@ -73,6 +74,19 @@ def data(recipe: Path = typer.Argument(..., help="The recipe YAML file.")) -> No
         console.print(f"splits: train/val/test {shares} of {origin} (stratified)")
     if record.get("max_samples"):
         console.print(f"max_samples: {record['max_samples']} per split")
+    norm = record.get("normalize")
+    if norm:
+        stats = ("mean", "std") if norm["mode"] == "standardize" else ("min", "max")
+        spread = ", ".join(f"{s} {_values(norm[s])}" for s in stats)
+        target = (
+            f" to [{norm['range'][0]:g}, {norm['range'][1]:g}]" if norm["mode"] == "scale" else ""
+        )
+        console.print(
+            f"normalize: {norm['mode']}{target} per {norm['per']}, from the train split "
+            f"({spread}); the table shows normalized values"
+        )
+    if not plan.save_test:
+        console.print("test.npz: not saved by runs (data.save_test: false)")
 
     table = Table(title="splits")
     for column in ("split", "samples", "x min", "x max", "x mean", "x std"):

@@ -181,7 +181,7 @@ def load_test_split(text: str) -> TestSplit:
     import numpy as np
     from pydantic import ValidationError
 
-    from effcli.data.base import datasets
+    from effcli.data.base import load_splits
     from effcli.registry import UnknownName
 
     path = Path(text).expanduser()
@@ -207,15 +207,13 @@ def load_test_split(text: str) -> TestSplit:
     else:
         spec, seed = parse_data_spec(text)
         root = Path.cwd()
-    source = str(spec.pop("source"))
+    source = str(spec["source"])
     try:
-        dataset = datasets.get(source)
-        params = dataset.Params.model_validate(spec)
+        splits = load_splits(spec, root, seed)
     except UnknownName as exc:
         raise UsageError(f"--data {text}: {exc}") from None
     except ValidationError as exc:
         raise UsageError(f"--data {text}: {_pydantic_line(exc)}") from None
-    splits = dataset(root=root).load(params, seed)
     return TestSplit(splits.x_test, splits.y_test, f"{source} test split, seed {seed}")
 
 

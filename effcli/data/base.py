@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
+from effcli.data.normalize import NormalizeSpec, normalize_splits
 from effcli.errors import EffdlError
 from effcli.recipe.schema import SplitSpec, StrictModel
 from effcli.recipe.source import Loc, format_loc
@@ -41,14 +42,31 @@ class DataParams(StrictModel):
         "subsample taken after splitting, for quick runs; a whole number >= 1, or omit it",
     )
 
+    normalize: NormalizeSpec | None = Field(
+        None,
+        description="standardize | scale, or {mode, per: channel|global, range: [low, high]}: "
+        "statistics from the training split only, recorded in split.json; omit to keep the "
+        "source's own scaling",
+    )
+    save_test: bool = Field(
+        True,
+        description="true (keep the preprocessed test split as test.npz in the run folder) "
+        "or false (large data: re-evaluation reloads the source, `effdl measure --data "
+        "RECIPE`)",
+    )
+
+    # Settings of how a run keeps its data, not of what the data is: never part of a key.
+    unkeyed: ClassVar[frozenset[str]] = frozenset({"save_test"})
+
     @model_serializer(mode="wrap")
     def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Leave out optional fields left at None, so the data spec (and every node key and
-        run.json written before they existed) stays the same when they are not used."""
+        run.json written before they existed) stays the same when they are not used; leave
+        out the unkeyed settings, which do not change the data."""
         data = handler(self)
         for name, info in type(self).model_fields.items():
-            if info.default is None and data.get(name, 0) is None:
-                data.pop(name)
+            if name in self.unkeyed or (info.default is None and data.get(name, 0) is None):
+                data.pop(name, None)
         return data
 
 
@@ -314,3 +332,13 @@ def stratified_split(
 
 
 datasets: Registry[Dataset] = Registry("dataset", "effcli.data", Dataset)
+
+
+def load_splits(spec: dict[str, Any], root: str | Path, seed: int) -> DataSplits:
+    """The splits a run trains and reports on: the source named by a data spec (a plan's
+    `data_spec`, relative paths from `root`) loaded, split, and normalized as it asks."""
+    spec = dict(spec)
+    dataset = datasets.get(spec.pop("source"))
+    params = dataset.Params.model_validate(spec)
+    splits = dataset(root=root).load(params, seed)
+    return normalize_splits(splits, params.normalize) if params.normalize else splits

@@ -4,7 +4,8 @@ variants (export, measure, write artifacts and the results row).
 Layout of a run directory:
   results.csv                 one row per variant
   recipe.yaml, plan.json      the merged recipe and the plan that ran
-  split.json, test.npz        how the data was split; the exact preprocessed test inputs/labels
+  split.json, test.npz        how the data was split (and normalized); the exact preprocessed test
+                              inputs/labels (not with data.save_test: false)
   cache/<node key>/           a finished node: meta.json + its artifact
   artifacts/<variant>/        model.tflite (+ model.keras), recipe.yaml, metrics.json, nodes.json,
                               layers.json (per-layer weights, sparsity, unique values, MACs)
@@ -28,7 +29,7 @@ import numpy as np
 import yaml
 
 from effcli.artifacts import ARTIFACT_KINDS, TFLITE_FILE, Artifact
-from effcli.data.base import DataSplits, datasets
+from effcli.data.base import DataSplits, load_splits
 from effcli.errors import EffdlError, FatalError
 from effcli.execute.base import Reporter
 from effcli.plan import Node, Plan, Variant
@@ -152,15 +153,14 @@ class Workspace:
     def data(self) -> DataSplits:
         """The dataset, loaded once; its split and test set are saved for re-evaluation."""
         if self._data is None:
-            spec = dict(self.plan.data_spec)
-            dataset = datasets.get(spec.pop("source"))
             root = self.plan.source.path.resolve().parent  # relative data paths start here
-            params = dataset.Params.model_validate(spec)
-            self._data = dataset(root=root).load(params, self.plan.seed)
-            _write_json(self.dir.split_json, {"data": self.plan.data_spec, **self._data.split})
-            tmp = self.dir.root / f".test.{os.getpid()}.tmp.npz"
-            np.savez_compressed(tmp, x=self._data.x_test, y=self._data.y_test)
-            os.replace(tmp, self.dir.test_npz)
+            self._data = load_splits(self.plan.data_spec, root, self.plan.seed)
+            record = {"data": self.plan.data_spec, "test_saved": self.plan.save_test}
+            _write_json(self.dir.split_json, {**record, **self._data.split})
+            if self.plan.save_test:
+                tmp = self.dir.root / f".test.{os.getpid()}.tmp.npz"
+                np.savez_compressed(tmp, x=self._data.x_test, y=self._data.y_test)
+                os.replace(tmp, self.dir.test_npz)
         return self._data
 
     # -- nodes ---------------------------------------------------------------------------------

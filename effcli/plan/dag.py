@@ -92,6 +92,7 @@ class Plan:
     knobs: list[Knob]
     data_spec: dict[str, Any]
     seed: int
+    save_test: bool = True  # keep test.npz in the run folder (data.save_test; not in any key)
     nodes: dict[str, Node] = field(default_factory=dict)  # parents before children
     variants: list[Variant] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # plan-time advice, each line once
@@ -237,6 +238,7 @@ def _plan_branch(
                 knobs=[],
                 data_spec=recipe.data.spec(),
                 seed=recipe.seed,
+                save_test=bool(getattr(recipe.data.params, "save_test", True)),
             )
         plan.warnings.extend(w for w in recipe.warnings if w not in plan.warnings)
         chain = _add_nodes(plan, recipe)

@@ -110,8 +110,6 @@ def batch_transform(augment: AugmentSpec, kind: str, sample_rank: int, seed: int
             )
         if "zoom" in on:
             layers.append(keras.layers.RandomZoom(augment.zoom, fill_mode="constant", seed=seed))
-        if "contrast" in on:
-            layers.append(keras.layers.RandomContrast(augment.contrast, seed=seed))
     full_rank = {"image": 3, "sequence": 2}.get(kind, sample_rank)
     expand = sample_rank == full_rank - 1
 
@@ -120,6 +118,8 @@ def batch_transform(augment: AugmentSpec, kind: str, sample_rank: int, seed: int
             x = x[..., tf.newaxis]
         for layer in layers:
             x = layer(x, training=True)
+        if "contrast" in on and kind == "image":
+            x = _contrast(x, augment.contrast)
         if kind == "sequence" and "translate" in on:
             x = _shift_sequences(x, augment.translate)
         if "cutout" in on:
@@ -133,6 +133,18 @@ def batch_transform(augment: AugmentSpec, kind: str, sample_rank: int, seed: int
         return x, y
 
     return transform
+
+
+def _contrast(x: Any, factor: float) -> Any:
+    """Scale each image's channels about their mean by a random factor in [1-f, 1+f].
+
+    keras' RandomContrast clips to [0, 255], which would cut every negative value of
+    standardized inputs (data.normalize) to zero; this keeps the inputs' own range."""
+    from effcli._tf import tf
+
+    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+    scale = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], 1.0 - factor, 1.0 + factor)
+    return (x - mean) * scale + mean
 
 
 def _shift_sequences(x: Any, fraction: float) -> Any:

@@ -7,6 +7,7 @@ must give a model that really learns (well above the 10 % of chance).
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -28,9 +29,10 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_npz(folder: Path) -> dict[str, object]:
+    """Also standardized by the recipe, and large-data mode: no test.npz kept."""
     x, y = digits()
     np.savez(folder / "digits.npz", x=x[..., np.newaxis], y=y)
-    return {"source": "npz", "path": "digits.npz"}
+    return {"source": "npz", "path": "digits.npz", "normalize": "standardize", "save_test": False}
 
 
 def write_images(folder: Path) -> dict[str, object]:
@@ -91,3 +93,8 @@ def test_quickstart_runs_with_only_its_data_block_changed(tmp_path: Path, source
     (row,) = run_doc(folder, "short", doc).values()
     assert row["status"] == "ok", row["error"]
     assert float(row["tflite_accuracy"]) > 0.5
+    split = json.loads((folder / "out" / "split.json").read_text())
+    saved = data.get("save_test", True)
+    assert (folder / "out" / "test.npz").exists() is saved and split["test_saved"] is saved
+    if "normalize" in data:  # int8 calibrated on standardized inputs: the file takes them
+        assert split["normalize"]["mode"] == "standardize" and len(split["normalize"]["std"]) == 1

@@ -116,6 +116,18 @@ def test_sequence_shift_and_cutout_keep_shapes_and_values() -> None:
     assert np.all(np.sum(erased.numpy()[..., 0] == 0, axis=1) == 5)  # one 5-step segment each
 
 
+def test_contrast_keeps_standardized_values_and_each_images_mean() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 6, 6, 3)).astype(np.float32)  # standardized: half the values < 0
+    contrast = batch_transform(AugmentSpec(contrast=0.5), "image", 3, seed=0)
+    out, _ = contrast(x, np.zeros(8))
+    out = out.numpy()
+    assert (out < 0).mean() > 0.3  # not clipped to [0, 255] as keras' RandomContrast would
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=1e-5)
+    spread = out.std(axis=(1, 2)) / x.std(axis=(1, 2))
+    assert np.all((spread > 0.49) & (spread < 1.51)) and np.ptp(spread) > 0.05
+
+
 @pytest.mark.parametrize("kind", ["cosine", "step", "plateau"])
 def test_learning_rate_schedules_lower_the_rate(kind: str) -> None:
     from effcli._tf import keras

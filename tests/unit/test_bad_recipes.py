@@ -28,7 +28,7 @@ from effcli.plan import load_plan
 from effcli.stages.base import stages
 
 CORPUS = Path(__file__).resolve().parents[1] / "bad_recipes"
-FILES = sorted(CORPUS.glob("*.yaml"))
+FILES = sorted(CORPUS.glob("*.yaml"), key=lambda p: (len(p.name.split("-")[0]), p.name))
 HEADER = re.compile(r"^# expect(-line|-file)?: (.*)$")
 
 
@@ -66,8 +66,8 @@ def in_corpus(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_the_corpus_is_large_and_well_named() -> None:
     assert len(FILES) >= 40
-    assert all(re.fullmatch(r"\d\d-[a-z0-9-]+\.yaml", p.name) for p in FILES)
-    numbers = [p.name[:2] for p in FILES]
+    assert all(re.fullmatch(r"\d{2,3}-[a-z0-9-]+\.yaml", p.name) for p in FILES)
+    numbers = [int(p.name.split("-")[0]) for p in FILES]
     assert len(set(numbers)) == len(numbers), "two corpus files share a number"
 
 

@@ -317,7 +317,7 @@ def test_recipe_errors_name_line_and_fix(tmp_path: Path) -> None:
         tmp_path, "  source: image_folder\n  path: p\n  image_size: [8, 8]\n  colour: rgb\n"
     ) == (
         "r.yaml:6: data.colour: unknown key 'colour' (did you mean 'color'?); allowed keys: "
-        "color, image_size, max_samples, path, source, split"
+        "color, image_size, max_samples, normalize, path, save_test, source, split"
     )
     assert recipe_error(tmp_path, "  source: synthetic\n  shape: [4]\n  kind: image\n") == (
         "r.yaml:2: data: kind image needs a shape of 2 or 3 size(s) (got [4])"
