@@ -24,7 +24,7 @@ def plan(
     from effcli.plan import load_plan
     from effcli.results import ResultsStore
 
-    the_plan = load_plan(recipe)
+    the_plan = load_plan(recipe, require_data=False)
     print_warnings(the_plan.warnings)
     run_dir = RunDir(out or Path("results") / the_plan.name)
     done = ResultsStore(run_dir.results).statuses()

@@ -14,7 +14,7 @@ def validate(recipe: Path = typer.Argument(..., help="The recipe YAML file.")) -
     """Check a recipe (schema, sweeps, stage order); exit 2 with one line naming the problem."""
     from effcli.plan import load_plan
 
-    plan = load_plan(recipe)
+    plan = load_plan(recipe, require_data=False)
     print_warnings(plan.warnings)
     console.print(
         f"[green]ok[/]: {recipe} is valid: {len(plan.variants)} variant(s), "

@@ -162,11 +162,12 @@ def _knob_values(
     return values
 
 
-def build_plan(source: RecipeSource) -> Plan:
+def build_plan(source: RecipeSource, *, require_data: bool = True) -> Plan:
     """Expand sweeps, validate every variant, and share nodes between equal prefixes.
 
     A pipeline that names another (a distillation teacher) is planned after it; the named
-    pipeline must be a single variant ending in a model the stage accepts.
+    pipeline must be a single variant ending in a model the stage accepts. Without
+    `require_data`, data files missing on this machine are warnings, not errors.
     """
     plan: Plan | None = None
     seen_leaves: set[str] = set()
@@ -177,7 +178,9 @@ def build_plan(source: RecipeSource) -> Plan:
     while pending:
         deferred = []
         for branch, branch_source in pending:
-            planned = _plan_branch(branch, branch_source, names, leaves, plan, seen_leaves)
+            planned = _plan_branch(
+                branch, branch_source, names, leaves, plan, seen_leaves, require_data
+            )
             if planned is None:
                 deferred.append((branch, branch_source))
                 continue
@@ -204,12 +207,13 @@ def _plan_branch(
     leaves: dict[str, list[Variant]],
     plan: Plan | None,
     seen_leaves: set[str],
+    require_data: bool,
 ) -> Plan | None:
     """Plan every variant of one pipeline; None when a pipeline it names is not planned yet."""
     knobs = find_knobs(source)
     recipes = []
     for assignment in expand(source, knobs):
-        recipe = validate_recipe(assignment.doc, source, assignment.choice)
+        recipe = validate_recipe(assignment.doc, source, assignment.choice, require_data)
         refs: dict[str, str] = {}
         for stage in recipe.pipeline:
             cls = stages.get(stage.kind)
@@ -306,6 +310,9 @@ def _add_nodes(plan: Plan, recipe: Recipe) -> list[str]:
     return chain
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read, validate and plan a recipe file; raises RecipeError on any problem."""
-    return build_plan(load_source(path))
+def load_plan(path: str | Path, *, require_data: bool = True) -> Plan:
+    """Read, validate and plan a recipe file; raises RecipeError on any problem.
+
+    `require_data=False` (validate, plan) checks a recipe written for data kept elsewhere:
+    a missing data path is then a warning; `effdl run` and `effdl data` require it."""
+    return build_plan(load_source(path), require_data=require_data)

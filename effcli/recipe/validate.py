@@ -184,9 +184,31 @@ class _Collector:
                 loc, f"a path in it cannot be used ({type(exc).__name__}: {exc}); fix the path"
             ) from None
 
+    def warnings(
+        self, loc: Loc, found: Callable[[], Iterable[tuple[Loc, str]]], why: str
+    ) -> list[str]:
+        """Every problem a plug-in's check finds, as located warning lines ending in `why`; a
+        path the system refuses is still an error (it is wrong everywhere, not just here)."""
+        try:
+            return [str(self.fail(where, f"{message} ({why})")) for where, message in found()]
+        except ValidationError:
+            raise
+        except _PATH_ERRORS as exc:
+            raise self.fail(
+                loc, f"a path in it cannot be used ({type(exc).__name__}: {exc}); fix the path"
+            ) from None
 
-def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc, int]) -> Recipe:
-    """Check one concrete document (sweeps already chosen) and build the typed Recipe."""
+
+def validate_recipe(
+    doc: dict[str, Any],
+    source: RecipeSource,
+    choice: dict[Loc, int],
+    require_data: bool = True,
+) -> Recipe:
+    """Check one concrete document (sweeps already chosen) and build the typed Recipe.
+
+    Without `require_data`, what the source's own check finds on disk (a missing path or
+    archive file) is returned as a warning: the recipe is valid, the data is not here."""
     check = _Collector(source, choice)
     top: RecipeDoc = check.parse(RecipeDoc, doc, ())
 
@@ -194,7 +216,12 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
     data_source = data.pop("source", "digits")
     dataset = check.lookup(datasets, data_source, ("data", "source"))
     data_params = check.parse(dataset.Params, data, ("data",), also_allowed=("source",))
-    check.problems(("data",), partial(dataset.check, data_params, source.path.resolve().parent))
+    data_check = partial(dataset.check, data_params, source.path.resolve().parent)
+    data_warnings: list[str] = []
+    if require_data:
+        check.problems(("data",), data_check)
+    else:
+        data_warnings = check.warnings(("data",), data_check, "effdl run needs it there")
 
     model_doc: ModelDoc = check.parse(ModelDoc, top.model, ("model",))
     model_args = dict(model_doc.args)
@@ -252,7 +279,7 @@ def validate_recipe(doc: dict[str, Any], source: RecipeSource, choice: dict[Loc,
         pipeline=tuple(pipeline),
         source_dir=source.path.resolve().parent,
     )
-    warnings = _check_order(recipe, check)
+    warnings = data_warnings + _check_order(recipe, check)
     return dataclasses.replace(recipe, warnings=tuple(warnings))
 
 
