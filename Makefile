@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.effdl-installed
 
-.PHONY: install run test test-fast lint fmt clean
+.PHONY: install run test test-fast bench lint fmt clean
 
 # (Re)install when the dependency pins change; constraints.txt is the exact tested set.
 $(STAMP): pyproject.toml constraints.txt
@@ -23,6 +23,11 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# effdl's own speed (overhead vs a plain TF-MOT script, cache, CLI latency, executors):
+# about 40 minutes; writes docs/benchmarks.md. Not part of `make test`.
+bench: install
+	$(BIN)/python benchmarks/run.py
 
 lint: install
 	$(BIN)/ruff check effcli tests

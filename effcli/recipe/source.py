@@ -156,8 +156,13 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
         problem = (exc.problem or exc.context or "syntax error").strip()
         if exc.problem and exc.context and exc.context_mark:
             problem += f" ({exc.context.strip()} at line {exc.context_mark.line + 1})"
+        fix = (
+            "indent with spaces: YAML does not allow tabs for indentation"
+            if "'\\t'" in problem
+            else "check indentation, colons and quoting"
+        )
         raise RecipeError(
-            printable(f"invalid YAML: {problem}; check indentation, colons and quoting"),
+            printable(f"invalid YAML: {problem}; {fix}"),
             file=file,
             line=line,
         ) from None

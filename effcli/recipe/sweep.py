@@ -90,6 +90,24 @@ def _label(doc: dict[str, Any], loc: Loc) -> str:
     return ".".join(map(str, loc))
 
 
+def _not_sweepable(loc: Loc) -> str:
+    """Why a sweep is refused here, and what to do instead."""
+    if loc in (("model", "family"), ("model", "factory"), ("model", "path")):
+        return (
+            f"{loc[-1]} cannot be swept (each model takes its own arguments); write one recipe "
+            "per model (they can share a preset with `extends:`) and compare them with "
+            "`effdl frontier results/`"
+        )
+    if loc[:1] == ("data",):
+        return (
+            "data cannot be swept (results on different data are not comparable); write one "
+            "recipe per dataset"
+        )
+    return (
+        "this cannot be swept; sweep stage, model or train arguments, or write one recipe per value"
+    )
+
+
 def find_knobs(source: RecipeSource) -> list[Knob]:
     """Every sweep in the document, in document order, checked for shape and place."""
     found: list[tuple[Loc, list[Any]]] = []
@@ -97,11 +115,7 @@ def find_knobs(source: RecipeSource) -> list[Knob]:
     def walk(value: Any, loc: Loc) -> None:
         if is_sweep(value):
             if not loc or not _sweepable(source.doc, loc):
-                raise source.error(
-                    loc,
-                    "this cannot be swept; sweep stage, model or train arguments, "
-                    "or write one recipe per value",
-                )
+                raise source.error(loc, _not_sweepable(loc))
             found.append((loc, _check_sweep(source, loc, value)))
         elif isinstance(value, dict):
             for key, item in value.items():

@@ -81,6 +81,9 @@ def _describe(err: ErrorDetails, model: type[BaseModel], also_allowed: tuple[str
         )
     if kind == "missing":
         return f"missing required key '{loc[-1]}'" + (f" ({hint})" if hint else "")
+    if kind == "dict_type" and loc[:1] == ("pipeline",) and len(loc) == 2 and isinstance(got, str):
+        # `- train` instead of `- stage: train`: the name is there, the mapping is not.
+        return f"a stage is a mapping, not a name: write {{stage: {got}}} (got {got!r})"
     if kind in _BOUNDS:
         op, key = _BOUNDS[kind]
         text = f"must be {op} {ctx.get(key)} (got {got!r})"

@@ -392,5 +392,5 @@ def _write(workdir: Path, text: str) -> Path:
 
 def test_the_strategies_reach_valid_plans(workdir: Path) -> None:
     """The mutations start from recipes that load, so the fuzzing also exercises the planner."""
-    for doc in REAL:
-        assert isinstance(load_plan(_write(workdir, dump(doc))), Plan)
+    for doc in REAL:  # data kept elsewhere (paper_cifar10's CIFAR-10) is not needed to plan
+        assert isinstance(load_plan(_write(workdir, dump(doc)), require_data=False), Plan)
