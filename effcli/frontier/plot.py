@@ -7,6 +7,7 @@ commands that do not plot never import it.
 
 from __future__ import annotations
 
+import ast
 import io
 import math
 from pathlib import Path
@@ -23,7 +24,7 @@ from effcli.frontier.query import Frontier
 FORMATS = ("png", "svg", "pdf")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 _MAX_LABELS = 20  # frontier points labelled; more would only overlap
-_LABEL_CHARS = 48
+_LABEL_CHARS = 60
 
 
 def axis_scale(column: str, values: pd.Series) -> tuple[float, str]:
@@ -47,11 +48,19 @@ def axis_scale(column: str, values: pd.Series) -> tuple[float, str]:
 def point_labels(rows: pd.DataFrame) -> list[str]:
     """A short name per row from the knobs that differ between rows (`width=0.25, prune,
     sparsity=0.8`; `no prune` for a disabled stage), with the branch and run when there are
-    several; the variant id when no knob differs."""
+    several; the variant id when no knob differs. Knobs of the same name in different
+    pipelines (train.width_multiplier, distill.width_multiplier) share one name."""
     knobs = [c for c in rows.columns if "." in c and rows[c].nunique(dropna=False) > 1]
     last = [c.rsplit(".", 1)[-1] for c in knobs]
+    exclusive = {
+        short: not (
+            rows[[k for k, s in zip(knobs, last, strict=True) if s == short]].notna().sum(axis=1)
+            > 1
+        ).any()
+        for short in set(last)
+    }
     names = [
-        short.removesuffix("_multiplier") if last.count(short) == 1 else full
+        short.removesuffix("_multiplier") if last.count(short) == 1 or exclusive[short] else full
         for full, short in zip(knobs, last, strict=True)
     ]
     several_branches = "branch" in rows.columns and rows["branch"].nunique() > 1
@@ -86,7 +95,19 @@ def _set(value: Any) -> bool:
 
 
 def _short(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A number in %g; a swept mapping ({'translate': 0.1, 'noise': 0.05}, as the CSV writes
+    it) as `translate 0.1+noise 0.05`, an empty one as `none`."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            mapping = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(mapping, dict):
+            return "+".join(f"{k} {_short(v)}" for k, v in mapping.items()) or "none"
+    return text
 
 
 def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> bytes:
@@ -154,6 +175,8 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
     if log_x:
         _log_axis(ax)
     if len(front):
+        low, high = ax.get_ylim()  # headroom: the top point's label alternates like the others
+        ax.set_ylim(low, high + 0.08 * (high - low))
         _label(ax, front, point_labels(front), footprint, quality, x_factor, y_factor)
 
     ax.set_xlabel(x_label + (", log scale" if log_x else ""))

@@ -433,6 +433,28 @@ def test_point_labels_name_the_differing_knobs() -> None:
     assert point_labels(results().iloc[[0, 3]]) == ["width=0.25, no prune", "width=0.5, prune"]
 
 
+def test_point_labels_merge_a_knob_swept_in_two_pipelines_and_shorten_mappings() -> None:
+    import pandas as pd
+
+    from effcli.frontier.plot import point_labels
+
+    rows = pd.DataFrame(
+        {
+            "variant": ["a", "b", "c"],
+            "branch": ["plain", "distilled", "distilled"],
+            "train.width_multiplier": [0.5, None, None],
+            "train.augment": ["{}", None, None],
+            "distill.width_multiplier": [None, 0.25, 0.25],
+            "distill.augment": [None, "{}", "{'translate': 0.1, 'noise': 0.05}"],
+        }
+    )
+    assert point_labels(rows) == [
+        "plain, width=0.5, augment=none",
+        "distilled, width=0.25, augment=none",
+        "distilled, width=0.25, augment=translate 0.1+noise 0.05",
+    ]
+
+
 def test_frontier_imports_neither_tensorflow_nor_matplotlib_unless_plotting(
     tmp_path: Path,
 ) -> None:
