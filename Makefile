@@ -25,7 +25,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 # effdl's own speed (overhead vs a plain TF-MOT script, cache, CLI latency, executors):
-# about 40 minutes; writes docs/benchmarks.md. Not part of `make test`.
+# about 30 minutes; writes docs/benchmarks.md. Not part of `make test`.
 bench: install
 	$(BIN)/python benchmarks/run.py
 

@@ -6,6 +6,8 @@ can cache and export any stage's output without knowing the technique that produ
 
 from __future__ import annotations
 
+import os
+import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,21 +33,33 @@ class Artifact(ABC):
 
 
 class KerasModel(Artifact):
-    """A plain (stripped) tf_keras model; exported as float32 TFLite when nothing quantized it."""
+    """A plain (stripped) tf_keras model; exported as float32 TFLite when nothing quantized it.
+
+    `file` is where this very model is already stored (the cache entry it was loaded from or
+    saved to): saving it again links that file instead of serializing the model once more."""
 
     kind = "keras"
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, file: Path | None = None) -> None:
         self.model = model
+        self.file = file
 
     def save(self, folder: Path) -> None:
-        self.model.save(folder / KERAS_FILE)
+        target = folder / KERAS_FILE
+        if self.file is not None and self.file.is_file():
+            try:
+                os.link(self.file, target)  # the same bytes, nothing to serialize or copy
+            except OSError:  # another file system, or links not supported
+                shutil.copyfile(self.file, target)
+            return
+        self.model.save(target)
 
     @classmethod
     def load(cls, folder: Path) -> KerasModel:
         from effcli._tf import keras
 
-        return cls(keras.models.load_model(folder / KERAS_FILE, compile=False))
+        file = folder / KERAS_FILE
+        return cls(keras.models.load_model(file, compile=False), file=file)
 
     def to_tflite(self) -> TFLiteModel:
         from effcli._tf import tf

@@ -112,6 +112,31 @@ def test_quality_is_rederivable_from_test_npz(run: tuple[Path, Path, str]) -> No
         assert correct / len(test["y"]) == pytest.approx(float(row["tflite_accuracy"]), abs=1e-9)
 
 
+def test_each_keras_model_is_serialized_once_and_its_accuracy_rederivable(
+    run: tuple[Path, Path, str],
+) -> None:
+    """The trained model in the cache, the quantize node's source and the variant's artifact
+    are one file (hard links): the export step adds no re-serialization."""
+    import json
+
+    from effcli._tf import keras
+
+    _, out, _ = run
+    test = np.load(out / "test.npz")
+    for row in read_rows(out / "results.csv"):
+        nodes = json.loads((out / "artifacts" / row["variant"] / "nodes.json").read_text())
+        parent = out / "cache" / nodes[-2]["key"] / "model.keras"  # the model that was quantized
+        copies = [
+            parent,
+            out / "cache" / nodes[-1]["key"] / "model.keras",
+            out / "artifacts" / row["variant"] / "model.keras",
+        ]
+        assert len({c.stat().st_ino for c in copies}) == 1, copies
+        model = keras.models.load_model(copies[-1], compile=False)
+        hits = np.argmax(model.predict(test["x"], verbose=0), axis=-1) == test["y"]
+        assert float(row["accuracy"]) == pytest.approx(float(hits.mean()), abs=1e-9)
+
+
 def test_pruned_model_really_has_the_sparsity(run: tuple[Path, Path, str]) -> None:
     from effcli._tf import keras
 
