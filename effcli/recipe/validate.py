@@ -175,25 +175,23 @@ class _Collector:
     def problems(
         self, loc: Loc, found: Callable[[], Iterable[tuple[Loc, str]]], prefix: Loc = ()
     ) -> None:
-        """Raise the first problem a plug-in's check finds (its locations below `prefix`); a
-        path the system refuses counts as one, located at `loc`."""
-        try:
-            for where, message in found():
-                raise self.fail(prefix + tuple(where), message)
-        except ValidationError:
-            raise
-        except _PATH_ERRORS as exc:
-            raise self.fail(
-                loc, f"a path in it cannot be used ({type(exc).__name__}: {exc}); fix the path"
-            ) from None
+        """Raise the first problem a plug-in's check finds (its locations below `prefix`)."""
+        for where, message in self._checked(loc, found):
+            raise self.fail(prefix + tuple(where), message)
 
     def warnings(
         self, loc: Loc, found: Callable[[], Iterable[tuple[Loc, str]]], why: str
     ) -> list[str]:
-        """Every problem a plug-in's check finds, as located warning lines ending in `why`; a
-        path the system refuses is still an error (it is wrong everywhere, not just here)."""
+        """Every problem a plug-in's check finds, as located warning lines ending in `why`."""
+        return [str(self.fail(where, f"{msg} ({why})")) for where, msg in self._checked(loc, found)]
+
+    def _checked(
+        self, loc: Loc, found: Callable[[], Iterable[tuple[Loc, str]]]
+    ) -> list[tuple[Loc, str]]:
+        """What a plug-in's check finds; a path the system refuses is an error located at `loc`
+        in either mode (it is wrong everywhere, not just on this machine)."""
         try:
-            return [str(self.fail(where, f"{message} ({why})")) for where, message in found()]
+            return [(tuple(where), message) for where, message in found()]
         except ValidationError:
             raise
         except _PATH_ERRORS as exc:
