@@ -229,6 +229,7 @@ def _check_shape(candidate: Candidate, split: TestSplit) -> None:
 def _measure(candidate: Candidate, split: TestSplit | None, threads: int) -> dict[str, Any]:
     import numpy as np
 
+    from effcli.measure.accuracy import keras_accuracy
     from effcli.measure.footprint import gzip_bytes, tflite_bytes
 
     assert candidate.tflite is not None
@@ -253,8 +254,7 @@ def _measure(candidate: Candidate, split: TestSplit | None, threads: int) -> dic
     if split is not None:
         row["tflite_accuracy"] = runtime.accuracy(split.x, split.y)
         if candidate.keras_model is not None:
-            logits = candidate.keras_model.predict(split.x, batch_size=256, verbose=0)
-            row["accuracy"] = float(np.mean(np.argmax(logits, axis=-1) == split.y))
+            row["accuracy"] = keras_accuracy(candidate.keras_model, split.x, split.y)
     row["file"] = str(candidate.source)
     row["data"] = split.label if split is not None else ""
     row["threads"] = threads

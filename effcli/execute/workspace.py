@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from effcli.artifacts import ARTIFACT_KINDS, KERAS_FILE, TFLITE_FILE, Artifact, KerasModel
+from effcli.artifacts import (
+    ARTIFACT_KINDS,
+    KERAS_FILE,
+    TFLITE_FILE,
+    Artifact,
+    KerasModel,
+    TFLiteModel,
+)
 from effcli.data.base import DataSplits, load_splits
 from effcli.errors import EffdlError, FatalError
 from effcli.execute.base import Reporter
@@ -301,6 +308,7 @@ class Workspace:
     def _measure(
         self, variant: Variant, artifact: Artifact, row_id: str, extra: dict[str, Any]
     ) -> dict[str, Any]:
+        from effcli.measure.accuracy import keras_accuracy
         from effcli.measure.flatbuffer import model_stats
         from effcli.measure.footprint import gzip_bytes, tflite_bytes
         from effcli.measure.litert import LiteRTModel
@@ -347,16 +355,6 @@ class Workspace:
 def _remember_file(artifact: Artifact, folder: Path) -> None:
     """Note where the Keras model just cached now lives, so later saves (the variant's artifact
     folder, a TFLite child keeping it as its source) link the file instead of re-serializing."""
-    model = artifact if isinstance(artifact, KerasModel) else getattr(artifact, "source", None)
+    model = artifact.source if isinstance(artifact, TFLiteModel) else artifact
     if isinstance(model, KerasModel) and model.file is None and (folder / KERAS_FILE).is_file():
         model.file = folder / KERAS_FILE
-
-
-def keras_accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
-    """Top-1 accuracy of a Keras model, called eagerly in batches: `predict` would trace a new
-    function for every model (about a second each, for one pass over a small test split)."""
-    hits = 0
-    for start in range(0, len(x), batch_size):
-        logits = np.asarray(model(x[start : start + batch_size], training=False))
-        hits += int(np.sum(np.argmax(logits, axis=-1) == y[start : start + batch_size]))
-    return hits / max(len(x), 1)

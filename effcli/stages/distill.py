@@ -11,7 +11,6 @@ after another stage it continues training that stage's model. The artifact is th
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from pydantic import Field, model_validator
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.models.base import families
-from effcli.models.user import logits_model
+from effcli.models.user import file_digest, logits_model
 from effcli.recipe.schema import Recipe, StageConfig, TrainSpec
 from effcli.stages._layers import copy_model
 from effcli.stages._training import (
@@ -58,16 +57,6 @@ class DistillParams(TrainParams):
                 "give exactly one of 'teacher' (a pipeline name) or 'teacher_path' (a model file)"
             )
         return self
-
-
-def _file_digest(path: Path) -> str:
-    """Content hash of a model file or SavedModel directory (changes invalidate the cache)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
 
 
 @stages.register("distill")
@@ -108,7 +97,7 @@ class DistillStage(Stage):
             teacher: dict[str, Any] = {"node": recipe.refs[p.teacher]}
         else:
             path = _teacher_file(str(p.teacher_path), recipe)
-            teacher = {"path": str(path), "sha256": _file_digest(path)}
+            teacher = {"path": str(path), "sha256": file_digest(path)}
         first = stage.index == recipe.pipeline[0].index
         resolved: dict[str, Any] = {
             "teacher": teacher,
