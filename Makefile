@@ -32,6 +32,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check effcli tests
 	$(BIN)/ruff format --check effcli tests
+	$(BIN)/mypy effcli
 
 fmt: install
 	$(BIN)/ruff format effcli tests

@@ -12,8 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-KERAS_FILE = "model.keras"
-TFLITE_FILE = "model.tflite"
+from effcli.results.rundir import KERAS_FILE, TFLITE_FILE
 
 
 class Artifact(ABC):

@@ -54,3 +54,12 @@ class StageFailed(EffdlError):
 
 class FatalError(EffdlError):
     """Stop the whole run (e.g. the run directory cannot be written)."""
+
+
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """An exception as one short line (for a results row's error column): effdl's own errors
+    as phrased, anything else prefixed with its type."""
+    text = " ".join(str(exc).split())
+    if not isinstance(exc, EffdlError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:limit]

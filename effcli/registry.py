@@ -15,6 +15,16 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+# Third-party plug-ins that failed to load, one line each; the CLI prints them as warnings.
+_plugin_problems: list[str] = []
+
+
+def plugin_problems() -> list[str]:
+    """The plug-in load failures not reported yet (each is returned once)."""
+    found = list(_plugin_problems)
+    _plugin_problems.clear()
+    return found
+
 
 def did_you_mean(word: str, choices: list[str]) -> str:
     """' (did you mean 'x'?)' for a near miss, else ''."""
@@ -72,8 +82,17 @@ class Registry(Generic[T]):
             if not info.name.startswith("_") and info.name != "base":
                 importlib.import_module(f"{self.package}.{info.name}")
         # Third-party plug-ins: an entry point in group effdl.stages / effdl.data / effdl.models.
-        for ep in entry_points(group=f"effdl.{self.package.rsplit('.', 1)[-1]}"):
-            ep.load()
+        # One that fails to load is reported and skipped: it must not take effdl down with it.
+        group = f"effdl.{self.package.rsplit('.', 1)[-1]}"
+        for ep in entry_points(group=group):
+            try:
+                ep.load()
+            except Exception as exc:
+                reason = " ".join(str(exc).split())[:200]
+                _plugin_problems.append(
+                    f"{self.kind} plug-in '{ep.name}' ({ep.value}, entry point group {group}) "
+                    f"failed to load and is ignored: {type(exc).__name__}: {reason}"
+                )
 
     def get(self, name: str) -> type[T]:
         self._discover()

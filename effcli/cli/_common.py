@@ -32,8 +32,10 @@ def set_debug(value: bool) -> None:
 
 
 def print_warnings(lines: list[str]) -> None:
-    """Plan-time advice, one yellow line each on stderr."""
-    for line in lines:
+    """Plan-time advice, one yellow line each on stderr (with plug-ins that failed to load)."""
+    from effcli.registry import plugin_problems
+
+    for line in [*plugin_problems(), *lines]:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", markup=True)
 
 

@@ -6,7 +6,14 @@ import time
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from effcli.plan import Node, Plan, Variant
 
@@ -26,7 +33,7 @@ class RichReporter:
             console=console,
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self._start = time.perf_counter()
 
     def _elapsed(self) -> str:

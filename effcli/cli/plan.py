@@ -20,9 +20,8 @@ def plan(
     ),
 ) -> None:
     """Show what `effdl run` would do: variants, shared nodes, trainings, cached nodes."""
-    from effcli.execute.workspace import RunDir
     from effcli.plan import load_plan
-    from effcli.results import ResultsStore
+    from effcli.results import ResultsStore, RunDir
 
     the_plan = load_plan(recipe, require_data=False)
     print_warnings(the_plan.warnings)

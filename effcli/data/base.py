@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from math import ceil
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
@@ -89,8 +89,12 @@ class DataSplits:
         return tuple(int(d) for d in self.x_train.shape[1:])
 
 
-class Dataset(ABC):
-    """A data source. `load` must work offline and be deterministic for a given seed."""
+DP = TypeVar("DP", bound=DataParams)
+
+
+class Dataset(ABC, Generic[DP]):
+    """A data source (`class NpzDataset(Dataset[NpzParams])`). `load` must work offline and be
+    deterministic for a given seed."""
 
     name: ClassVar[str]
     Params: ClassVar[type[DataParams]] = DataParams
@@ -100,25 +104,25 @@ class Dataset(ABC):
         self.root = Path(root) if root is not None else Path.cwd()
 
     @classmethod
-    def check(cls, params: DataParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
+    def check(cls, params: DP, root: str | Path) -> Iterable[tuple[Loc, str]]:
         """Problems knowable before loading (a missing path, a missing archive file), as
         (location in the recipe, message); `root` resolves relative paths. None by default."""
         return ()
 
     @classmethod
-    def data_kind(cls, params: DataParams, root: str | Path) -> str | None:
+    def data_kind(cls, params: DP, root: str | Path) -> str | None:
         """The kind this recipe's data will have, known before loading (for plan-time checks
         such as "this model family takes image data"); None when only loading can tell.
         Sources whose kind depends on the recipe or the file override this."""
         return cls.kind
 
-    def ensure_ready(self, params: DataParams) -> None:
+    def ensure_ready(self, params: DP) -> None:
         """Raise the first `check` problem as a DataError (called at the start of `load`)."""
         for loc, message in type(self).check(params, self.root):
             raise DataError(f"{format_loc(loc)}: {message}")
 
     @abstractmethod
-    def load(self, params: DataParams, seed: int) -> DataSplits:
+    def load(self, params: DP, seed: int) -> DataSplits:
         """Read, preprocess and split the data."""
 
 
@@ -331,7 +335,7 @@ def stratified_split(
     )
 
 
-datasets: Registry[Dataset] = Registry("dataset", "effcli.data", Dataset)
+datasets: Registry[Dataset[Any]] = Registry("dataset", "effcli.data", Dataset)
 
 
 def load_splits(spec: dict[str, Any], root: str | Path, seed: int) -> DataSplits:

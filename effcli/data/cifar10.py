@@ -85,7 +85,7 @@ def _read_batch(file: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @datasets.register("cifar10")
-class Cifar10Dataset(Dataset):
+class Cifar10Dataset(Dataset[Cifar10Params]):
     """60,000 32x32 RGB images of 10 classes, scaled to [0, 1]; test_batch is the test split
     (data.split.test is unused) and train/val are split from data_batch_1..5."""
 
@@ -93,8 +93,7 @@ class Cifar10Dataset(Dataset):
     kind = "image"
 
     @classmethod
-    def check(cls, params: DataParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
-        assert isinstance(params, Cifar10Params)
+    def check(cls, params: Cifar10Params, root: str | Path) -> Iterable[tuple[Loc, str]]:
         folder = resolve_path(params.path, root)
         problem = path_problem(folder, "dir", _WHAT)
         if problem and folder.is_file() and folder.name.endswith((".tar.gz", ".tgz")):
@@ -115,8 +114,7 @@ class Cifar10Dataset(Dataset):
             )
             yield ("data", "path"), f"{folder} has no {missing[0]}{hint}"
 
-    def load(self, params: DataParams, seed: int) -> DataSplits:
-        assert isinstance(params, Cifar10Params)
+    def load(self, params: Cifar10Params, seed: int) -> DataSplits:
         self.ensure_ready(params)
         folder = resolve_path(params.path, self.root)
         parts = [_read_batch(folder / name) for name in TRAIN_FILES]

@@ -55,26 +55,23 @@ class CsvParams(DataParams):
 
 
 @datasets.register("csv")
-class CsvDataset(Dataset):
+class CsvDataset(Dataset[CsvParams]):
     """Tabular float32 rows: standardized numbers, then one-hot categories."""
 
     Params = CsvParams
     kind = "tabular"
 
     @classmethod
-    def data_kind(cls, params: DataParams, root: str | Path) -> str | None:
-        assert isinstance(params, CsvParams)
+    def data_kind(cls, params: CsvParams, root: str | Path) -> str | None:
         return infer_kind(tuple(params.shape)) if params.shape else cls.kind
 
     @classmethod
-    def check(cls, params: DataParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
-        assert isinstance(params, CsvParams)
+    def check(cls, params: CsvParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
         problem = path_problem(resolve_path(params.path, root), "file", _WHAT)
         if problem:
             yield ("data", "path"), problem
 
-    def load(self, params: DataParams, seed: int) -> DataSplits:
-        assert isinstance(params, CsvParams)
+    def load(self, params: CsvParams, seed: int) -> DataSplits:
         self.ensure_ready(params)
         import pandas as pd
 

@@ -8,7 +8,7 @@ from effcli.data.base import DataParams, Dataset, DataSplits, datasets, stratifi
 
 
 @datasets.register("digits")
-class DigitsDataset(Dataset):
+class DigitsDataset(Dataset[DataParams]):
     """1,797 grayscale 8x8 images of 10 digits, scaled to [0, 1] as 8x8x1 inputs."""
 
     Params = DataParams

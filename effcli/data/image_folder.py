@@ -45,21 +45,19 @@ def _images(folder: Path) -> list[Path]:
 
 
 @datasets.register("image_folder")
-class ImageFolderDataset(Dataset):
+class ImageFolderDataset(Dataset[ImageFolderParams]):
     """Images resized to `image_size`, in grayscale or RGB, scaled to [0, 1] as float32."""
 
     Params = ImageFolderParams
     kind = "image"
 
     @classmethod
-    def check(cls, params: DataParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
-        assert isinstance(params, ImageFolderParams)
+    def check(cls, params: ImageFolderParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
         problem = path_problem(resolve_path(params.path, root), "dir", _WHAT)
         if problem:
             yield ("data", "path"), problem
 
-    def load(self, params: DataParams, seed: int) -> DataSplits:
-        assert isinstance(params, ImageFolderParams)
+    def load(self, params: ImageFolderParams, seed: int) -> DataSplits:
         self.ensure_ready(params)
         from PIL import Image, UnidentifiedImageError
 
@@ -89,8 +87,8 @@ class ImageFolderDataset(Dataset):
         x = np.empty((len(files), height, width, 1 if mode == "L" else 3), np.uint8)
         for i, file in enumerate(files):
             try:
-                with Image.open(file) as image:
-                    image = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+                with Image.open(file) as opened:
+                    image = opened.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
                     x[i] = np.asarray(image).reshape(x.shape[1:])
             except (UnidentifiedImageError, OSError, ValueError) as exc:
                 reason = str(exc).split(" '")[0] if isinstance(exc, UnidentifiedImageError) else exc

@@ -25,7 +25,7 @@ class Mnist1dParams(DataParams):
 
 
 @datasets.register("mnist1d")
-class Mnist1dDataset(Dataset):
+class Mnist1dDataset(Dataset[Mnist1dParams]):
     """`mnist1d.data.make_dataset` with its default arguments (seed 42, 40 steps) and
     `num_samples`; inputs (40, 1) float32, standardized by the generator. The generator's test
     part is the test split (data.split.test is unused); train/val split its train part."""
@@ -33,8 +33,7 @@ class Mnist1dDataset(Dataset):
     Params = Mnist1dParams
     kind = "sequence"
 
-    def load(self, params: DataParams, seed: int) -> DataSplits:
-        assert isinstance(params, Mnist1dParams)
+    def load(self, params: Mnist1dParams, seed: int) -> DataSplits:
         # mnist1d imports matplotlib.pyplot; no window is ever drawn, so never pick a GUI backend.
         os.environ.setdefault("MPLBACKEND", "Agg")
         from mnist1d.data import get_dataset_args, make_dataset

@@ -60,7 +60,7 @@ class NpzParams(DataParams):
 
 
 @datasets.register("npz")
-class NpzDataset(Dataset):
+class NpzDataset(Dataset[NpzParams]):
     """Arrays `x_key` (inputs) and `y_key` (labels) from .npz files; uint8 inputs are scaled to
     [0, 1], others cast to float32 as they are; the kind is given or inferred from x's shape."""
 
@@ -68,8 +68,7 @@ class NpzDataset(Dataset):
     kind = "tabular"  # the usual case; the recipe's `kind` or x's shape decides per recipe
 
     @classmethod
-    def check(cls, params: DataParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
-        assert isinstance(params, NpzParams)
+    def check(cls, params: NpzParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
         for key in ("path", "train_path", "test_path"):
             value = getattr(params, key)
             if value is not None:
@@ -78,9 +77,8 @@ class NpzDataset(Dataset):
                     yield ("data", key), problem
 
     @classmethod
-    def data_kind(cls, params: DataParams, root: str | Path) -> str | None:
+    def data_kind(cls, params: NpzParams, root: str | Path) -> str | None:
         """The given kind, else the one x's shape implies, read from the .npy header only."""
-        assert isinstance(params, NpzParams)
         if params.kind is not None:
             return params.kind
         path = resolve_path(params.path or params.train_path or "", root)
@@ -135,8 +133,7 @@ class NpzDataset(Dataset):
             )
         return x, labels, str(path)
 
-    def load(self, params: DataParams, seed: int) -> DataSplits:
-        assert isinstance(params, NpzParams)
+    def load(self, params: NpzParams, seed: int) -> DataSplits:
         self.ensure_ready(params)
         if params.path is not None:
             x, y, where = self._read(params, params.path)

@@ -54,7 +54,7 @@ class SyntheticParams(DataParams):
 
 
 @datasets.register("synthetic")
-class SyntheticDataset(Dataset):
+class SyntheticDataset(Dataset[SyntheticParams]):
     """FOR TESTS AND SMOKE RUNS ONLY: `num_samples` float32 inputs of `shape`, classes in equal
     numbers, each class's inputs N(mean_c, 1) with mean_c ~ N(0, separation^2); generated from
     the recipe's seed, so no file and no network are needed."""
@@ -63,12 +63,10 @@ class SyntheticDataset(Dataset):
     kind = "image"  # for the default [8, 8, 1]; the recipe's shape or kind decides
 
     @classmethod
-    def data_kind(cls, params: DataParams, root: str | Path) -> str | None:
-        assert isinstance(params, SyntheticParams)
+    def data_kind(cls, params: SyntheticParams, root: str | Path) -> str | None:
         return params.kind or infer_kind(tuple(params.shape))
 
-    def load(self, params: DataParams, seed: int) -> DataSplits:
-        assert isinstance(params, SyntheticParams)
+    def load(self, params: SyntheticParams, seed: int) -> DataSplits:
         shape = tuple(params.shape)
         rng = np.random.default_rng([seed, 0x5EED])
         y = rng.permutation(np.arange(params.num_samples) % params.classes).astype(np.int64)

@@ -60,7 +60,7 @@ def _install_hint(params: TfdsParams, folder: Path) -> str:
 
 
 @datasets.register("tfds")
-class TfdsDataset(Dataset):
+class TfdsDataset(Dataset[TfdsParams]):
     """`tfds.load(name, data_dir=..., download=False, as_supervised=True)`; uint8 images are
     scaled to [0, 1]; the kind is given or inferred from the inputs' shape."""
 
@@ -68,8 +68,7 @@ class TfdsDataset(Dataset):
     kind = "image"
 
     @classmethod
-    def check(cls, params: DataParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
-        assert isinstance(params, TfdsParams)
+    def check(cls, params: TfdsParams, root: str | Path) -> Iterable[tuple[Loc, str]]:
         folder = resolve_path(params.data_dir, root)
         what = f"the prepared TFDS dataset '{params.name}' (made by tfds build)"
         problem = path_problem(folder, "dir", what, key="data_dir")
@@ -77,13 +76,11 @@ class TfdsDataset(Dataset):
             yield ("data", "data_dir"), problem
 
     @classmethod
-    def data_kind(cls, params: DataParams, root: str | Path) -> str | None:
+    def data_kind(cls, params: TfdsParams, root: str | Path) -> str | None:
         """The given kind; else only loading can tell (most TFDS datasets are images)."""
-        assert isinstance(params, TfdsParams)
         return params.kind
 
-    def load(self, params: DataParams, seed: int) -> DataSplits:
-        assert isinstance(params, TfdsParams)
+    def load(self, params: TfdsParams, seed: int) -> DataSplits:
         folder = resolve_path(params.data_dir, self.root)
         if importlib.util.find_spec("tensorflow_datasets") is None:
             raise DataError(_install_hint(params, folder))

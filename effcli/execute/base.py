@@ -1,30 +1,23 @@
-"""The Executor interface, the progress Reporter protocol, and the executor registry."""
+"""The Executor interface and the executor registry."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar
 
+from effcli.execute.workspace import Workspace
+from effcli.plan import Plan, Variant
 from effcli.registry import Registry
-
-if TYPE_CHECKING:
-    from effcli.execute.workspace import Workspace
-    from effcli.plan import Node, Plan, Variant
-
-
-class Reporter(Protocol):
-    """Receives progress events; the CLI renders them, tests may ignore them."""
-
-    def started(self, plan: Plan, pending: list[Variant], skipped: int) -> None: ...
-    def node_started(self, node: Node) -> None: ...
-    def epoch(self, node: Node, epoch: int, epochs: int, logs: dict[str, float]) -> None: ...
-    def node_finished(self, node: Node, cached: bool, seconds: float) -> None: ...
-    def variant_finished(self, variant: Variant, status: str, error: str) -> None: ...
-    def finished(self) -> None: ...
 
 
 class Executor(ABC):
-    """Decides where and in which order nodes run; the Workspace does the work of each."""
+    """Decides where and in which order nodes run; the Workspace does the work of each.
+
+    The contract: build every node the pending variants need (parents and dependencies first,
+    each once), finish each pending variant whose leaf was built, and fail (`workspace.fail`)
+    each one whose chain has a failed node; pass every outcome to `workspace.record` in this
+    process. A node failure must become failed rows for its variants, not stop the sweep.
+    """
 
     name: ClassVar[str]
 
@@ -34,10 +27,7 @@ class Executor(ABC):
 
     @abstractmethod
     def run(self, plan: Plan, pending: list[Variant], workspace: Workspace) -> None:
-        """Build every node the pending variants need, then finish each variant (row + artifact).
-
-        A node failure must become failed rows for its variants, not stop the sweep.
-        """
+        """Do the pending variants' work (see the class docstring)."""
 
 
 executors: Registry[Executor] = Registry("executor", "effcli.execute.backends", Executor)

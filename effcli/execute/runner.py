@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from effcli._native import native_quiet
-from effcli.execute.base import Reporter, executors
+from effcli.execute.base import executors
+from effcli.execute.reporter import Reporter
 from effcli.execute.workspace import Workspace
 from effcli.plan import Plan
 

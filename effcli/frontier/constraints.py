@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from effcli.errors import EffdlError, UsageError
 from effcli.frontier.table import format_value
 from effcli.registry import did_you_mean
 
-OPERATORS: dict[str, Callable[[object, object], object]] = {
+OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
@@ -85,7 +86,7 @@ def column_kind(column: str) -> ColumnKind:
             "a size in bytes; use B, KB, MB, GB (1000-based) or KiB, MiB, GiB (1024-based)",
         )
     if re.search(r"(^|_)ms(_|$)", column):
-        ms = {unit: factor * 1e3 for unit, factor in _SECONDS.items()}
+        ms = {unit: factor * 1000 for unit, factor in _SECONDS.items()}
         return ColumnKind("milliseconds", ms, "a time in milliseconds; use us, ms, s, min or h")
     if column.endswith("seconds"):
         return ColumnKind("seconds", _SECONDS, "a time in seconds; use us, ms, s, min or h")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from effcli.errors import UsageError
+from effcli.results.rundir import RESULTS as RESULTS_NAME
 
-RESULTS_NAME = "results.csv"
 REQUIRED = ("variant", "status")
 
 

@@ -64,7 +64,7 @@ def _dominates(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """[i, j]: p[i] dominates q[j]."""
     no_worse = (p[:, None, :] <= q[None, :, :]).all(axis=2)
     better = (p[:, None, :] < q[None, :, :]).any(axis=2)
-    return no_worse & better
+    return np.asarray(no_worse & better)
 
 
 def _undominated_nd(cost: np.ndarray) -> np.ndarray:

@@ -80,7 +80,7 @@ def _conv3x3(x: Any, filters: int, suffix: str, separable: bool) -> Any:
 
 
 @families.register("cnn")
-class SurveyCNN(ModelFamily):
+class SurveyCNN(ModelFamily[CNNParams]):
     Params = CNNParams
     data_kinds = ("image",)
 

@@ -34,7 +34,7 @@ class Conv1DParams(GrowParams):
 
 
 @families.register("conv1d")
-class Conv1DNet(ModelFamily):
+class Conv1DNet(ModelFamily[Conv1DParams]):
     Params = Conv1DParams
     data_kinds = ("sequence",)
 

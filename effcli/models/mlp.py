@@ -40,7 +40,7 @@ class MLPParams(GrowParams):
 
 
 @families.register("mlp")
-class MLP(ModelFamily):
+class MLP(ModelFamily[MLPParams]):
     Params = MLPParams
     data_kinds = ("tabular", "image", "sequence")
 

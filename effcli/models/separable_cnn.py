@@ -26,7 +26,7 @@ class SeparableCNNParams(GrowParams):
 
 
 @families.register("separable_cnn")
-class SeparableCNN(ModelFamily):
+class SeparableCNN(ModelFamily[SeparableCNNParams]):
     Params = SeparableCNNParams
     data_kinds = ("image",)
 

@@ -114,15 +114,14 @@ def check_tf_keras_model(model: Any, what: str) -> None:
 
 
 @families.register("factory")
-class FactoryFamily(ModelFamily):
+class FactoryFamily(ModelFamily[FactoryParams]):
     """A user function building the model."""
 
     Params = FactoryParams
     data_kinds = ("image", "sequence", "tabular")
 
     @classmethod
-    def check(cls, params: FamilyParams) -> Iterable[tuple[tuple[Any, ...], str]]:
-        assert isinstance(params, FactoryParams)
+    def check(cls, params: FactoryParams) -> Iterable[tuple[tuple[Any, ...], str]]:
         module = params.factory.split(":")[0]
         if _module_origin(module, params.search_path) is None:
             yield (
@@ -132,15 +131,13 @@ class FactoryFamily(ModelFamily):
             )
 
     @classmethod
-    def fingerprint(cls, params: FamilyParams) -> dict[str, Any]:
-        assert isinstance(params, FactoryParams)
+    def fingerprint(cls, params: FactoryParams) -> dict[str, Any]:
         origin = _module_origin(params.factory.split(":")[0], params.search_path)
         return {"module_sha256": file_digest(Path(origin))} if origin else {}
 
     def build(
-        self, params: FamilyParams, input_shape: tuple[int, ...], num_classes: int
+        self, params: FactoryParams, input_shape: tuple[int, ...], num_classes: int
     ) -> keras.Model:
-        assert isinstance(params, FactoryParams)
         module_name, function_name = params.factory.split(":")
         kwargs = dict(params.model_extra or {})
         _forget_local_modules(module_name, params.search_path)
@@ -165,30 +162,27 @@ class FactoryFamily(ModelFamily):
 
 
 @families.register("path")
-class PathFamily(ModelFamily):
+class PathFamily(ModelFamily[PathParams]):
     """A saved, possibly trained, tf_keras model."""
 
     Params = PathParams
     data_kinds = ("image", "sequence", "tabular")
 
     @classmethod
-    def check(cls, params: FamilyParams) -> Iterable[tuple[tuple[Any, ...], str]]:
-        assert isinstance(params, PathParams)
+    def check(cls, params: PathParams) -> Iterable[tuple[tuple[Any, ...], str]]:
         if not Path(params.path).exists():
             yield ("path",), f"no model at {params.path}; save one there or fix the path"
 
     @classmethod
-    def fingerprint(cls, params: FamilyParams) -> dict[str, Any]:
-        assert isinstance(params, PathParams)
+    def fingerprint(cls, params: PathParams) -> dict[str, Any]:
         path = Path(params.path)
         return {"sha256": file_digest(path)} if path.exists() else {}
 
     def build(
-        self, params: FamilyParams, input_shape: tuple[int, ...], num_classes: int
+        self, params: PathParams, input_shape: tuple[int, ...], num_classes: int
     ) -> keras.Model:
         from effcli._tf import keras
 
-        assert isinstance(params, PathParams)
         try:
             model = keras.models.load_model(params.path, compile=False)
         except Exception as exc:

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from effcli.plan.validate import validate_recipe
 from effcli.recipe.branches import branches
 from effcli.recipe.schema import Recipe
 from effcli.recipe.source import RecipeSource, load_source
 from effcli.recipe.sweep import Knob, expand, find_knobs
-from effcli.recipe.validate import validate_recipe
 from effcli.stages.base import stages
 
 CACHE_VERSION = 1  # bump when a change makes old cached nodes wrong
@@ -103,6 +103,7 @@ class Plan:
 
     _children: dict[str | None, list[Node]] = field(default_factory=dict, repr=False)
     _leaves: dict[str, list[Variant]] = field(default_factory=dict, repr=False)
+    _ids: dict[str, Variant] = field(default_factory=dict, repr=False)
 
     def index(self) -> None:
         """Build the lookups the executors walk by (called once the plan is complete)."""
@@ -111,6 +112,7 @@ class Plan:
             self._children.setdefault(node.parent, []).append(node)
         for variant in self.variants:
             self._leaves.setdefault(variant.leaf, []).append(variant)
+        self._ids = {variant.id: variant for variant in self.variants}
 
     def children(self, key: str | None) -> list[Node]:
         """Nodes whose parent is `key` (None: the roots), in plan order."""
@@ -118,6 +120,25 @@ class Plan:
 
     def variants_ending_at(self, key: str) -> list[Variant]:
         return self._leaves.get(key, [])
+
+    def variant(self, variant_id: str) -> Variant:
+        """The variant with this id; KeyError when the plan has none."""
+        return self._ids[variant_id]
+
+    def closure(self, keys: set[str]) -> set[str]:
+        """The nodes, their ancestors, and (recursively) the nodes they depend on."""
+        out: set[str] = set()
+        stack = list(keys)
+        while stack:
+            key = stack.pop()
+            if key in out:
+                continue
+            out.add(key)
+            node = self.nodes[key]
+            if node.parent:
+                stack.append(node.parent)
+            stack.extend(node.deps)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {

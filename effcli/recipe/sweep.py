@@ -80,9 +80,9 @@ def _sweepable(doc: dict[str, Any], loc: Loc) -> bool:
 
 
 def _label(doc: dict[str, Any], loc: Loc) -> str:
-    if loc[0] == "pipeline" and isinstance(doc["pipeline"], list):  # else validation refuses it
-        stages = doc["pipeline"]
-        index = loc[1]
+    index = loc[1] if len(loc) > 1 else None
+    if loc[0] == "pipeline" and isinstance(doc["pipeline"], list) and isinstance(index, int):
+        stages = doc["pipeline"]  # (anything else is refused by validation)
         kind = stages[index].get("stage", "stage") if isinstance(stages[index], dict) else "stage"
         nth = sum(1 for s in stages[: index + 1] if isinstance(s, dict) and s.get("stage") == kind)
         head = f"{kind}{nth if nth > 1 else ''}"

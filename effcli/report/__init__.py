@@ -6,9 +6,9 @@ The page holds the recipe, the environment, the plan summary, every results row,
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from effcli._atomic import write_bytes
 from effcli.report._collect import RunReport, collect, environment
 from effcli.report._html import render
 
@@ -26,7 +26,5 @@ def write_report(html: str, out: Path) -> int:
     """Write atomically (temp file + rename); returns the size in bytes."""
     out.parent.mkdir(parents=True, exist_ok=True)
     data = html.encode("utf-8")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    write_bytes(out, data)
     return len(data)

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from effcli.errors import EffdlError, UsageError
+from effcli.results.rundir import RESULTS, ArtifactDir, RunDir
 
 # Versions read from installed package metadata: none of these is imported.
 PACKAGES = (
@@ -93,43 +94,33 @@ def _json(path: Path, notes: list[str]) -> Any:
         return None
 
 
-def _variant(folder: Path) -> VariantDetail:
+def _variant(folder: ArtifactDir) -> VariantDetail:
     detail = VariantDetail(variant=folder.name)
-    metrics = _json(folder / "metrics.json", detail.notes)
+    metrics = _json(folder.metrics, detail.notes)
     detail.metrics = metrics if isinstance(metrics, dict) else None
-    layers = _json(folder / "layers.json", detail.notes)
+    layers = _json(folder.layers, detail.notes)
     if isinstance(layers, dict):
         detail.layers = [x for x in layers.get("layers", []) if isinstance(x, dict)]
         detail.weight_dtypes = dict(layers.get("weight_dtypes") or {})
-    nodes = _json(folder / "nodes.json", detail.notes)
+    nodes = _json(folder.nodes, detail.notes)
     if isinstance(nodes, list):
         detail.nodes = [n for n in nodes if isinstance(n, dict)]
     return detail
 
 
-def _variants(run_dir: Path, results: pd.DataFrame) -> list[VariantDetail]:
+def _variants(run_dir: RunDir, results: pd.DataFrame) -> list[VariantDetail]:
     """Artifact folders in results order, then any others by name."""
-    folder = run_dir / "artifacts"
-    if not folder.is_dir():
-        return []
-    present = {p.name: p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    present = run_dir.artifact_dirs()
     order = [str(v) for v in results.get("variant", pd.Series(dtype=str)) if str(v) in present]
     order += sorted(set(present) - set(order))
     return [_variant(present[name]) for name in dict.fromkeys(order)]
 
 
-def _cached(run_dir: Path) -> set[str]:
-    cache = run_dir / "cache"
-    if not cache.is_dir():
-        return set()
-    return {p.name for p in cache.iterdir() if (p / "meta.json").is_file()}
-
-
-def _node_times(run_dir: Path, keys: set[str], notes: list[str]) -> dict[str, dict[str, Any]]:
+def _node_times(run_dir: RunDir, keys: set[str], notes: list[str]) -> dict[str, dict[str, Any]]:
     """Per cached node: what it was and how long building and training took (from meta.json)."""
     times = {}
     for key in sorted(keys):
-        meta = _json(run_dir / "cache" / key / "meta.json", notes)
+        meta = _json(run_dir.node_meta(key), notes)
         if isinstance(meta, dict):
             wanted = ("stage", "label", "seconds", "train_seconds")
             times[key] = {k: meta.get(k) for k in wanted}
@@ -141,24 +132,25 @@ def collect(run_dir: Path, quality: str, footprints: list[str]) -> RunReport:
     from effcli.frontier import load_results
     from effcli.frontier.query import compute_frontier
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    folder = RunDir(run_dir)
+    if not folder.root.is_dir():
         raise UsageError(f"{run_dir}: no such run directory")
-    if not (run_dir / "results.csv").is_file():
+    if not folder.results.is_file():
         raise UsageError(
-            f"{run_dir}: no results.csv (not a run directory; run 'effdl run RECIPE' first)"
+            f"{run_dir}: no {RESULTS} (not a run directory; run 'effdl run RECIPE' first)"
         )
     notes: list[str] = []
-    results = load_results([run_dir / "results.csv"], warn=notes.append)
-    recipe_path = run_dir / "recipe.yaml"
+    results = load_results([folder.results], warn=notes.append)
     recipe = (
-        recipe_path.read_text(encoding="utf-8", errors="replace") if recipe_path.is_file() else None
+        folder.recipe.read_text(encoding="utf-8", errors="replace")
+        if folder.recipe.is_file()
+        else None
     )
-    plan = _json(run_dir / "plan.json", notes)
-    run = _json(run_dir / "run.json", notes)
-    name = (plan or {}).get("name") or (run or {}).get("name") or run_dir.resolve().name
+    plan = _json(folder.plan, notes)
+    run = _json(folder.run_json, notes)
+    name = (plan or {}).get("name") or (run or {}).get("name") or folder.root.resolve().name
 
-    cached = _cached(run_dir)
+    cached = folder.cached_keys()
     frontier, frontier_note = None, ""
     try:
         frontier = compute_frontier(results, quality, footprints)
@@ -179,19 +171,19 @@ def collect(run_dir: Path, quality: str, footprints: list[str]) -> RunReport:
     elif frontier is not None:
         plot_note = "no plot: no ok row has every chosen value"
     return RunReport(
-        run_dir=run_dir,
+        run_dir=folder.root,
         name=str(name),
         results=results,
         recipe=recipe,
         plan=plan if isinstance(plan, dict) else None,
         run=run if isinstance(run, dict) else None,
         cached_nodes=cached,
-        node_times=_node_times(run_dir, cached, notes),
+        node_times=_node_times(folder, cached, notes),
         environment=environment(),
         frontier=frontier,
         frontier_note=frontier_note,
         plot_png=plot_png,
         plot_note=plot_note,
-        variants=_variants(run_dir, results),
+        variants=_variants(folder, results),
         notes=notes,
     )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import fcntl
 import math
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from effcli._atomic import replacing
+from effcli.results.rundir import RESULTS_LOCK
 
 FIXED_COLUMNS = ["variant", "pipeline", "status", "error"]
 METRIC_COLUMNS = [
@@ -59,7 +61,7 @@ class ResultsStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._lock_path = self.path.with_name(".results.lock")
+        self._lock_path = self.path.with_name(RESULTS_LOCK)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -90,11 +92,10 @@ class ResultsStore:
             for r in rows:
                 seen.update(dict.fromkeys(r))
             columns = order_columns(list(seen))
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            with (
+                replacing(self.path, durable=True) as tmp,
+                open(tmp, "w", newline="", encoding="utf-8") as handle,
+            ):
                 writer = csv.DictWriter(handle, fieldnames=columns, restval="")
                 writer.writeheader()
                 writer.writerows(rows)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)

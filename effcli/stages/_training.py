@@ -7,13 +7,15 @@ watch `val_*`; the test split is never seen here.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from effcli.recipe.schema import AugmentSpec, EarlyStoppingSpec, Recipe, StageConfig, TrainSpec
+from effcli.recipe.schema import EarlyStoppingSpec, TrainSpec
 from effcli.stages._pipeline import eval_batches, one_hot_targets, training_batches
+from effcli.stages._train_spec import fine_tune_spec
 from effcli.stages.base import StageContext
 
 
@@ -209,39 +211,10 @@ def steps_per_epoch(n_samples: int, batch_size: int) -> int:
     return -(-n_samples // batch_size)
 
 
-def fine_tune_resolved(stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
-    """A fine-tuning stage's arguments plus what it trains with from the recipe's `train`:
-    batch size, optimizer, weight decay, label smoothing and augmentation."""
-    resolved = stage.params.model_dump(mode="json")
-    train = recipe.train
-    resolved.update(
-        batch_size=train.batch_size,
-        optimizer=train.optimizer,
-        weight_decay=train.weight_decay,
-        label_smoothing=train.label_smoothing,
-        augment=train.augment.active(),
-    )
-    return resolved
-
-
-def fine_tune_spec(resolved: dict[str, Any], *, learning_rate: float, epochs: int) -> TrainSpec:
-    """The TrainSpec of a fixed-length fine-tune: no early stop, best validation epoch kept."""
-    return TrainSpec(
-        epochs=epochs,
-        batch_size=resolved["batch_size"],
-        optimizer=resolved["optimizer"],
-        learning_rate=learning_rate,
-        weight_decay=resolved.get("weight_decay", 0.0),
-        label_smoothing=resolved.get("label_smoothing", 0.0),
-        augment=AugmentSpec(**resolved.get("augment", {})),
-        early_stopping=EarlyStoppingSpec(enabled=False, restore_best=True),
-    )
-
-
 def fine_tune(
     model: Any,
     ctx: StageContext,
-    resolved: dict[str, Any],
+    resolved: Mapping[str, Any],
     *,
     learning_rate: float,
     epochs: int,

@@ -11,8 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
+from pydantic import BaseModel
+
+from effcli.artifacts import KerasModel
+from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig, StrictModel
 from effcli.registry import Registry
 
@@ -29,6 +33,9 @@ def _no_dependencies(key: str) -> Artifact:
 
 class StageParams(StrictModel):
     """Base of every stage's argument schema (unknown keys rejected)."""
+
+
+P = TypeVar("P", bound=StageParams)
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,9 @@ class StageResult:
     alternatives: list[Alternative] = field(default_factory=list)
 
 
-class Stage(ABC):
-    """One technique. Subclasses set `Params` and implement `run`; see stages/prune.py."""
+class Stage(ABC, Generic[P]):
+    """One technique: `class PruneStage(Stage[PruneParams])` sets `Params = PruneParams` and
+    implements `run`; see stages/prune.py. Arguments reach the hooks typed as `P`."""
 
     name: ClassVar[str]
     Params: ClassVar[type[StageParams]] = StageParams
@@ -90,16 +98,26 @@ class Stage(ABC):
     examples: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     @classmethod
-    def output_kind(cls, params: StageParams) -> str:
+    def params_of(cls, stage: StageConfig | BaseModel) -> P:
+        """A stage's validated arguments, typed: validation made them a `cls.Params`."""
+        params = stage.params if isinstance(stage, StageConfig) else stage
+        if not isinstance(params, cls.Params):
+            raise TypeError(
+                f"{cls.__name__} got {type(params).__name__}, not {cls.Params.__name__}"
+            )
+        return cast(P, params)
+
+    @classmethod
+    def output_kind(cls, params: P) -> str:
         """The artifact kind this configuration produces (`produces` unless it depends on params)."""
         return cls.produces
 
     @classmethod
-    def is_training(cls, params: StageParams) -> bool:
+    def is_training(cls, params: P) -> bool:
         """Whether this configuration trains (`trains` unless it depends on params)."""
         return cls.trains
 
-    def __init__(self, params: StageParams, resolved: dict[str, Any]) -> None:
+    def __init__(self, params: P, resolved: dict[str, Any]) -> None:
         self.params = params
         self.resolved = resolved
 
@@ -109,7 +127,7 @@ class Stage(ABC):
         return ()
 
     @classmethod
-    def references(cls, params: StageParams) -> list[tuple[str, str]]:
+    def references(cls, params: P) -> list[tuple[str, str]]:
         """(argument, pipeline name) for each other pipeline this stage uses (e.g. a teacher);
         the plan builds those first and gives their leaf keys in `recipe.refs`."""
         return []
@@ -133,15 +151,23 @@ class Stage(ABC):
         return stage.params.model_dump(mode="json")
 
     @classmethod
-    def describe(cls, params: StageParams) -> str:
+    def describe(cls, params: P) -> str:
         """A short label for plan trees and progress: the arguments the recipe set."""
         changed = params.model_dump(exclude_unset=True, mode="json")
         args = ", ".join(f"{k}={v}" for k, v in changed.items())
         return f"{cls.name}({args})"
+
+    def keras_parent(self, parent: Artifact | None) -> KerasModel:
+        """The parent as a Keras model (what a stage that accepts only "keras" gets); plan-time
+        order checks make anything else impossible, and it would fail in one line."""
+        if not isinstance(parent, KerasModel):
+            got = parent.kind if parent is not None else "nothing"
+            raise StageFailed(f"{self.name} needs a Keras model from the stage before, got {got}")
+        return parent
 
     @abstractmethod
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         """Produce this node's artifact; raise StageFailed with a one-line reason on failure."""
 
 
-stages: Registry[Stage] = Registry("stage", "effcli.stages", Stage)
+stages: Registry[Stage[Any]] = Registry("stage", "effcli.stages", Stage)

@@ -17,7 +17,8 @@ from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import NO_LAYER, LayerSelection, copy_model, selected
-from effcli.stages._training import fine_tune, fine_tune_resolved
+from effcli.stages._train_spec import FineTuneParams, fine_tune_resolved
+from effcli.stages._training import fine_tune
 from effcli.stages.base import Stage, StageContext, StageResult, stages
 
 INITS = {
@@ -28,7 +29,7 @@ INITS = {
 }
 
 
-class ClusterParams(LayerSelection):
+class ClusterParams(LayerSelection, FineTuneParams):
     clusters: int = Field(ge=2, le=256, description="distinct values per kernel, 2..256")
     init: Literal["kmeans_plus_plus", "linear", "density_based", "random"] = "kmeans_plus_plus"
     per_channel: bool = Field(
@@ -37,8 +38,6 @@ class ClusterParams(LayerSelection):
     preserve_sparsity: bool | None = Field(
         None, description="keep pruned zeros (default: true when a prune stage came before)"
     )
-    epochs: int = Field(3, ge=1, le=10_000, description="fine-tune epochs, >= 1")
-    learning_rate: float = Field(1e-4, gt=0, le=10, description="fine-tune learning rate")
 
 
 def unique_counts(kernel: np.ndarray, per_channel: bool) -> int:
@@ -49,7 +48,7 @@ def unique_counts(kernel: np.ndarray, per_channel: bool) -> int:
 
 
 @stages.register("cluster")
-class ClusterStage(Stage):
+class ClusterStage(Stage[ClusterParams]):
     """Weight clustering of conv/dense kernels to a fixed number of shared values."""
 
     Params = ClusterParams
@@ -58,7 +57,7 @@ class ClusterStage(Stage):
 
     @classmethod
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
-        params: ClusterParams = stage.params  # type: ignore[assignment]
+        params = cls.params_of(stage)
         if params.preserve_sparsity is True and not cls._after_prune(stage, recipe):
             yield (
                 ("pipeline", stage.index, "preserve_sparsity"),
@@ -70,7 +69,7 @@ class ClusterStage(Stage):
 
     @classmethod
     def warnings(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
-        params: ClusterParams = stage.params  # type: ignore[assignment]
+        params = cls.params_of(stage)
         if params.preserve_sparsity is False and cls._after_prune(stage, recipe):
             yield (
                 ("pipeline", stage.index, "preserve_sparsity"),
@@ -92,10 +91,9 @@ class ClusterStage(Stage):
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         from effcli._tf import keras, tfmot
 
-        assert isinstance(parent, KerasModel)
-        p: ClusterParams = self.params  # type: ignore[assignment]
+        p = self.params
         preserve = bool(self.resolved["preserve_sparsity"])
-        base = copy_model(parent.model)
+        base = copy_model(self.keras_parent(parent).model)
         targets = [
             name
             for name in selected(base, p)

@@ -9,6 +9,7 @@ that saves weights. A short fine-tune recovers the accuracy lost. TF-MOT has no 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,13 +20,14 @@ from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import NO_LAYER, LayerSelection, selected
 from effcli.stages._rewrite import ChainItem, replace_layers
-from effcli.stages._training import check_finite, fine_tune, fine_tune_resolved
-from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
+from effcli.stages._train_spec import FineTuneParams, FineTuneRate, fine_tune_resolved
+from effcli.stages._training import check_finite, fine_tune
+from effcli.stages.base import Stage, StageContext, StageResult, stages
 
 FACTORIZABLE = ("Dense", "Conv2D")  # Conv2D only with a 1x1 kernel, stride 1, no dilation/groups
 
 
-class LowRankParams(LayerSelection):
+class LowRankParams(LayerSelection, FineTuneParams):
     rank: int | None = Field(
         None, ge=1, le=1_000_000, description="fixed rank of every factorized layer, >= 1"
     )
@@ -39,7 +41,7 @@ class LowRankParams(LayerSelection):
     epochs: int = Field(
         3, ge=0, le=10_000, description="fine-tune epochs after factorizing, >= 0 (0: none)"
     )
-    learning_rate: float = Field(1e-4, gt=0, le=10, description="fine-tune learning rate")
+    learning_rate: FineTuneRate = 1e-4
     min_params_saving: float = Field(
         0.0,
         ge=0,
@@ -151,8 +153,12 @@ def _chain(layer: Any, a: np.ndarray, b: np.ndarray) -> list[ChainItem]:
     return [(first, [a[np.newaxis, np.newaxis]]), (second, [b[np.newaxis, np.newaxis], *bias])]
 
 
+def _factorized(factors: tuple[np.ndarray, np.ndarray], layer: Any) -> list[ChainItem]:
+    return _chain(layer, *factors)
+
+
 @stages.register("low_rank")
-class LowRankStage(Stage):
+class LowRankStage(Stage[LowRankParams]):
     """Truncated-SVD factorization of Dense and 1x1 Conv2D layers, then a short fine-tune."""
 
     Params = LowRankParams
@@ -163,20 +169,19 @@ class LowRankStage(Stage):
     )
 
     @classmethod
-    def is_training(cls, params: StageParams) -> bool:
-        return params.epochs > 0  # type: ignore[attr-defined]
+    def is_training(cls, params: LowRankParams) -> bool:
+        return params.epochs > 0
 
     @classmethod
     def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
-        params: LowRankParams = stage.params  # type: ignore[assignment]
+        params = cls.params_of(stage)
         if params.epochs == 0:  # no fine-tune: the batch size and optimizer decide nothing
             return params.model_dump(mode="json")
         return fine_tune_resolved(stage, recipe)
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
-        assert isinstance(parent, KerasModel)
-        p: LowRankParams = self.params  # type: ignore[assignment]
-        model = parent.model
+        p = self.params
+        model = self.keras_parent(parent).model
         targets = selected(model, p)
         if not targets:
             raise StageFailed(NO_LAYER)
@@ -224,7 +229,7 @@ class LowRankStage(Stage):
             )
 
         rebuilt = replace_layers(
-            model, {name: (lambda layer, f=factors[name]: _chain(layer, *f)) for name in plans}
+            model, {name: partial(_factorized, factors[name]) for name in plans}
         )
         info: dict[str, Any] = {"layers": plans, "skipped_layers": skipped}
         seconds = 0.0

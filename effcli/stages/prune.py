@@ -17,11 +17,17 @@ from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import NO_LAYER, PRUNABLE, LayerSelection, copy_model, selected
-from effcli.stages._training import fine_tune, fine_tune_resolved, steps_per_epoch
+from effcli.stages._train_spec import (
+    FineTuneEpochs,
+    FineTuneParams,
+    FineTuneRate,
+    fine_tune_resolved,
+)
+from effcli.stages._training import fine_tune, steps_per_epoch
 from effcli.stages.base import Stage, StageContext, StageResult, stages
 
 
-class PruneParams(LayerSelection):
+class PruneParams(LayerSelection, FineTuneParams):
     structure: Literal["unstructured", "m_by_n"] = Field(
         "unstructured", description="unstructured magnitude pruning, or m zeros in every n weights"
     )
@@ -35,8 +41,8 @@ class PruneParams(LayerSelection):
         (2, 4), description="[m, n]: at least m zeros in every n consecutive input weights"
     )
     schedule: Literal["polynomial", "constant"] = "polynomial"
-    epochs: int = Field(10, ge=1, le=10_000, description="fine-tune epochs, >= 1")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="fine-tune learning rate")
+    epochs: FineTuneEpochs = 10
+    learning_rate: FineTuneRate = 1e-3
     ramp_end: float = Field(
         0.7,
         gt=0,
@@ -145,7 +151,7 @@ def kernel_sparsity(model: Any, layer_names: list[str]) -> tuple[float, dict[str
 
 
 @stages.register("prune")
-class PruneStage(Stage):
+class PruneStage(Stage[PruneParams]):
     """Unstructured magnitude pruning of conv/dense kernels to a target sparsity."""
 
     Params = PruneParams
@@ -162,9 +168,8 @@ class PruneStage(Stage):
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         from effcli._tf import keras, tfmot
 
-        assert isinstance(parent, KerasModel)
-        p: PruneParams = self.params  # type: ignore[assignment]
-        base = copy_model(parent.model)
+        p = self.params
+        base = copy_model(self.keras_parent(parent).model)
         targets = selected(base, p)
         skipped: dict[str, str] = {}
         if p.structure == "m_by_n":

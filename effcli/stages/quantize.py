@@ -24,21 +24,20 @@ from effcli.artifacts import Artifact, KerasModel, TFLiteModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import copy_model
-from effcli.stages._training import fine_tune, fine_tune_resolved
-from effcli.stages.base import Stage, StageContext, StageParams, StageResult, stages
+from effcli.stages._train_spec import FineTuneParams, fine_tune_resolved
+from effcli.stages._training import fine_tune
+from effcli.stages.base import Stage, StageContext, StageResult, stages
 
 QAT_ONLY = ("epochs", "learning_rate", "scheme")
 SCHEMES = ("default", "pqat", "cqat", "pcqat")
 
 
-class QuantizeParams(StageParams):
+class QuantizeParams(FineTuneParams):
     mode: Literal["dynamic", "float16", "int8", "qat"] = "int8"
     calibration_samples: int = Field(
         256, ge=1, le=100_000, description="training samples used to calibrate ranges, >= 1"
     )
     int8_io: bool = Field(True, description="int8 model input and output (int8 and qat modes)")
-    epochs: int = Field(3, ge=1, le=10_000, description="QAT fine-tune epochs, >= 1")
-    learning_rate: float = Field(1e-4, gt=0, le=10, description="QAT fine-tune learning rate")
     scheme: Literal["auto", "default", "pqat", "cqat", "pcqat"] = Field(
         "auto", description="QAT scheme; auto preserves what earlier prune/cluster stages did"
     )
@@ -80,7 +79,7 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 
 
 @stages.register("quantize")
-class QuantizeStage(Stage):
+class QuantizeStage(Stage[QuantizeParams]):
     """Post-training (dynamic, float16, int8) or quantization-aware (qat) export to TFLite."""
 
     Params = QuantizeParams
@@ -94,11 +93,11 @@ class QuantizeStage(Stage):
     )
 
     @classmethod
-    def is_training(cls, params: StageParams) -> bool:
-        return getattr(params, "mode", None) == "qat"
+    def is_training(cls, params: QuantizeParams) -> bool:
+        return params.mode == "qat"
 
     @classmethod
-    def describe(cls, params: StageParams) -> str:
+    def describe(cls, params: QuantizeParams) -> str:
         return super().describe(params) if params.model_fields_set else "quantize(mode=int8)"
 
     @classmethod
@@ -107,7 +106,7 @@ class QuantizeStage(Stage):
 
     @classmethod
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:
-        p: QuantizeParams = stage.params  # type: ignore[assignment]
+        p = cls.params_of(stage)
         before = cls._before(stage, recipe)
         needs = {"pqat": {"prune"}, "cqat": {"cluster"}, "pcqat": {"prune", "cluster"}}
         missing = needs.get(p.scheme, set()) - before
@@ -120,7 +119,7 @@ class QuantizeStage(Stage):
 
     @classmethod
     def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
-        p: QuantizeParams = stage.params  # type: ignore[assignment]
+        p = cls.params_of(stage)
         if p.mode != "qat":
             resolved = p.model_dump(mode="json", exclude=set(QAT_ONLY))
             if p.mode != "int8":
@@ -134,13 +133,13 @@ class QuantizeStage(Stage):
         return resolved
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
-        assert isinstance(parent, KerasModel)
-        p: QuantizeParams = self.params  # type: ignore[assignment]
+        keras_parent = self.keras_parent(parent)
+        p = self.params
         if p.mode == "qat":
-            return self._qat(parent, ctx)
+            return self._qat(keras_parent, ctx)
         from effcli._tf import tf
 
-        converter = tf.lite.TFLiteConverter.from_keras_model(parent.model)
+        converter = tf.lite.TFLiteConverter.from_keras_model(keras_parent.model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         info: dict[str, Any] = {"mode": p.mode}
         if p.mode == "float16":
@@ -159,13 +158,13 @@ class QuantizeStage(Stage):
                 converter.inference_output_type = tf.int8
             info["calibration_samples"] = len(samples)
         content = _convert(converter, p.mode)
-        return StageResult(artifact=TFLiteModel(content, source=parent), info=info)
+        return StageResult(artifact=TFLiteModel(content, source=keras_parent), info=info)
 
     # -- quantization-aware training -----------------------------------------------------------
     def _qat(self, parent: KerasModel, ctx: StageContext) -> StageResult:
         from effcli._tf import tf, tfmot
 
-        p: QuantizeParams = self.params  # type: ignore[assignment]
+        p = self.params
         scheme_name = self.resolved["scheme"]
         combine = tfmot.experimental.combine
         scheme = {
@@ -229,17 +228,11 @@ class QuantizeStage(Stage):
         )
 
 
-def _default_8bit_module() -> Any:
-    # Not in TF-MOT's public API: the plain 8-bit registry, to give chosen layers its config.
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_registry,
-    )
-
-    return default_8bit_quantize_registry
-
-
 def default_8bit_registry() -> Any:
-    return _default_8bit_module().Default8BitQuantizeRegistry()
+    from effcli._tf import default_8bit_quantize
+
+    registry, _ = default_8bit_quantize()
+    return registry.Default8BitQuantizeRegistry()
 
 
 _UNSUPPORTED = re.compile(r"Layer (\S+?):?\s.*not supported|layer (\S+?) is not supported", re.I)
@@ -255,11 +248,9 @@ def quantize_what_it_can(
     left float. Returns the QAT model and "name: TF-MOT's reason" for every layer left float.
     When TF-MOT refuses the model itself (subclassed, nested), the variant fails with its reason.
     """
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_configs as configs,
-    )
+    from effcli._tf import default_8bit_quantize, keras, tfmot
 
-    from effcli._tf import keras, tfmot
+    registry_module, configs = default_8bit_quantize()
 
     qk = tfmot.quantization.keras
     plain = plain or set()
@@ -292,7 +283,7 @@ def quantize_what_it_can(
             annotated.set_weights(model.get_weights())
             scope = {
                 "Default8BitOutputQuantizeConfig": configs.Default8BitOutputQuantizeConfig,
-                "Default8BitQuantizeConfig": _default_8bit_module().Default8BitQuantizeConfig,
+                "Default8BitQuantizeConfig": registry_module.Default8BitQuantizeConfig,
             }
             with qk.quantize_scope(scope):
                 qat_model = qk.quantize_apply(annotated, scheme)

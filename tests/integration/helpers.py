@@ -11,17 +11,10 @@ import numpy as np
 import yaml
 
 from effcli.data.base import DataSplits
-from effcli.execute.runner import run_plan
+from effcli.execute import NullReporter, run_plan
 from effcli.plan import load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Quiet:
-    """A reporter that prints nothing."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
 
 
 def random_splits(shape: tuple[int, ...], classes: int = 10, kind: str = "image") -> DataSplits:
@@ -46,7 +39,7 @@ def run_doc(folder: Path, name: str, doc: dict[str, Any]) -> dict[str, dict[str,
     recipe = folder / f"{name}.yaml"
     recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
     plan = load_plan(recipe)
-    run_plan(plan, folder / "out", Quiet())
+    run_plan(plan, folder / "out", NullReporter())
     with open(folder / "out" / "results.csv", newline="") as handle:
         rows = {r["variant"]: r for r in csv.DictReader(handle)}
     return {v.id: rows[v.id] for v in plan.variants}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from effcli.execute import executors
 from tests.integration.helpers import project
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,15 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("executor", ["process", "ray"])
+# Every registered executor must reproduce the in-process run (a new one joins automatically).
+PARALLEL = [name for name in executors.names() if name != "local"]
+
+
+def test_the_parity_suite_covers_every_executor() -> None:
+    assert {"process", "ray"} <= set(PARALLEL)
+
+
+@pytest.mark.parametrize("executor", PARALLEL)
 def test_parallel_executors_match_local(local_run: Path, executor: str) -> None:
     folder = local_run
     run = effdl("run", "r.yaml", "--out", executor, "--executor", executor, "-j", "2", cwd=folder)

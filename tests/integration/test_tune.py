@@ -13,6 +13,7 @@ import pytest
 from effcli.errors import StageFailed
 from effcli.plan import load_plan
 from effcli.stages import tune
+from effcli.stages._study import pruning_callback
 from effcli.stages._training import FitReport
 from effcli.stages.base import StageContext
 from effcli.stages.tune import TuneStage
@@ -123,10 +124,10 @@ def test_the_pruning_callback_reports_val_accuracy_and_prunes() -> None:
             return self.prune
 
     keep = Trial(prune=False)
-    tune._pruning_callback(keep).on_epoch_end(0, {"val_accuracy": 0.5, "accuracy": 0.9})
+    pruning_callback(keep).on_epoch_end(0, {"val_accuracy": 0.5, "accuracy": 0.9})
     assert keep.reported == [(1, 0.5)]  # epochs are counted from 1, validation only
     with pytest.raises(optuna.TrialPruned):
-        tune._pruning_callback(Trial(prune=True)).on_epoch_end(2, {"val_accuracy": 0.1})
+        pruning_callback(Trial(prune=True)).on_epoch_end(2, {"val_accuracy": 0.1})
 
 
 def test_multi_objective_pareto_trials_become_rows(

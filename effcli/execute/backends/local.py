@@ -7,7 +7,7 @@ has not reached them yet.
 from __future__ import annotations
 
 from effcli.execute.base import Executor, executors
-from effcli.execute.workspace import Workspace, one_line
+from effcli.execute.workspace import Workspace
 from effcli.plan import Node, Plan, Variant
 
 
@@ -17,36 +17,40 @@ class LocalExecutor(Executor):
         needed = {key for variant in pending for key in variant.nodes}
         finishing = {variant.id for variant in pending}
 
-        def ensure(key: str) -> None:
+        def build(node: Node) -> str:
+            """Build one node here; its error, or '' when it is built."""
+            workspace.started(node)
+            outcome = workspace.build(node)
+            workspace.record(outcome)
+            return outcome.error
+
+        def ensure(key: str) -> str:
             """Build a dependency and its ancestors (cached ones are skipped)."""
+            if workspace.node_done(key):
+                return ""
             node = plan.nodes[key]
-            if workspace.dir.node_done(key):
-                return
-            if node.parent:
-                ensure(node.parent)
-            for dep in node.deps:
-                ensure(dep)
-            workspace.build(node)
+            for need in ([node.parent] if node.parent else []) + list(node.deps):
+                error = ensure(need)
+                if error:
+                    return error
+            return build(node)
 
         def visit(node: Node) -> None:
-            try:
-                for dep in node.deps:
-                    try:
-                        ensure(dep)
-                    except Exception as exc:
-                        raise RuntimeError(
-                            f"dependency {plan.nodes[dep].label} failed: {one_line(exc)}"
-                        ) from exc
-                workspace.build(node)
-            except Exception as exc:  # any failure is recorded; the sweep goes on
-                reason = one_line(exc)
+            error = ""
+            for dep in node.deps:
+                failed = ensure(dep)
+                if failed:
+                    error = f"dependency {plan.nodes[dep].label} failed: {failed}"
+                    break
+            error = error or build(node)
+            if error:  # recorded for every variant that needs the node; the sweep goes on
                 for variant in pending:
                     if node.key in variant.nodes:
-                        workspace.fail(variant, f"{node.kind}: {reason}")
+                        workspace.record(workspace.fail(variant, f"{node.kind}: {error}"))
                 return
             for variant in plan.variants_ending_at(node.key):
                 if variant.id in finishing:
-                    workspace.finish(variant)
+                    workspace.record(workspace.finish(variant))
             for child in plan.children(node.key):
                 if child.key in needed:
                     visit(child)

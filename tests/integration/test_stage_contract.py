@@ -1,9 +1,11 @@
-"""Every registered shrink stage honours the stage contract, on a tiny model, through the runner.
+"""Every registered stage honours the stage contract, on a tiny model, through the runner.
 
-For each stage and each of its `examples`: the variant finishes, the exported .tflite loads in
-LiteRT and predicts every class, the row's metrics are present and consistent with the file, and
-the node's training is counted only when the configuration trains. A new shrink stage without
-examples fails here, so it cannot skip the contract.
+For each stage (grow, shrink and improve alike) and each of its `examples`: the variant finishes,
+the exported .tflite loads in LiteRT and predicts every class, the row's metrics are present and
+consistent with the file, and the node's training is counted only when the configuration trains.
+A stage that starts a pipeline runs first; any other runs after a tiny trained base. A pipeline
+named `teacher` (a tiny trained model) is there for stages that use another pipeline. A new stage
+without examples fails here, so it cannot skip the contract.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from tests.integration.helpers import project, run_doc
 
 pytestmark = pytest.mark.slow
 
-SHRINK = [name for name in stages.names() if stages.get(name).role == "shrink"]
+STAGES = stages.names()
 CASES = [
     pytest.param(name, example, id=f"{name}-{i}")
-    for name in SHRINK
+    for name in STAGES
     for i, example in enumerate(stages.get(name).examples)
 ]
+BASE = {"stage": "train", "width_multiplier": 0.125}
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +41,37 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project(tmp_path_factory.mktemp("contract"))
 
 
+def pipeline_for(name: str) -> list[dict[str, Any]]:
+    """The stages before the one under test: none for a stage that starts a pipeline."""
+    return [] if "none" in stages.get(name).accepts else [dict(BASE)]
+
+
 def run_variant(workdir: Path, name: str, example: dict[str, Any]) -> dict[str, str]:
     doc = {
         "name": "contract",
         "extends": "base",
         "train": {"epochs": 3, "early_stopping": {"enabled": False}},
-        "pipeline": [{"stage": "train", "width_multiplier": 0.125}, {"stage": name, **example}],
+        "pipelines": {
+            "teacher": [dict(BASE)],
+            "subject": [*pipeline_for(name), {"stage": name, **example}],
+        },
     }
-    (row,) = run_doc(workdir, name, doc).values()
-    return row
+    rows = run_doc(workdir, name, doc)
+    plan = load_plan(workdir / f"{name}.yaml")
+    (subject,) = [v for v in plan.variants if v.branch == "subject"]
+    return rows[subject.id]
 
 
-def test_every_shrink_stage_has_examples() -> None:
-    assert {"prune", "cluster", "quantize"} <= set(SHRINK)
-    missing = [name for name in SHRINK if not stages.get(name).examples]
-    assert not missing, f"shrink stages without contract examples: {missing}"
+def test_every_stage_has_examples() -> None:
+    assert {"train", "prune", "cluster", "quantize", "low_rank", "distill", "tune"} <= set(STAGES)
+    missing = [name for name in STAGES if not stages.get(name).examples]
+    assert not missing, f"stages without contract examples: {missing}"
+    roles = {stages.get(name).role for name in STAGES}
+    assert roles == {"grow", "shrink", "improve"}
 
 
 @pytest.mark.parametrize(("name", "example"), CASES)
-def test_shrink_stage_contract(workdir: Path, name: str, example: dict[str, Any]) -> None:
+def test_stage_contract(workdir: Path, name: str, example: dict[str, Any]) -> None:
     row = run_variant(workdir, name, example)
     assert row["status"] == "ok", row["error"]
     folder = workdir / "out" / "artifacts" / row["variant"]
@@ -88,10 +103,11 @@ def test_shrink_stage_contract(workdir: Path, name: str, example: dict[str, Any]
 
     # The node's record says what it did; training time only when this configuration trains.
     nodes = json.loads((folder / "nodes.json").read_text())
-    assert [n["stage"] for n in nodes] == ["train", name]
+    assert [n["stage"] for n in nodes] == [s["stage"] for s in pipeline_for(name)] + [name]
     cls = stages.get(name)
     plan = load_plan(workdir / f"{name}.yaml")
-    trains = plan.nodes[plan.variants[0].leaf].trains
+    (subject,) = [v for v in plan.variants if v.branch == "subject"]
+    trains = plan.nodes[subject.leaf].trains
     assert trains == cls.is_training(cls.Params.model_validate(example))
-    assert (nodes[1]["train_seconds"] > 0) == trains
-    assert nodes[1]["artifact"] == cls.output_kind(cls.Params.model_validate(example))
+    assert (nodes[-1]["train_seconds"] > 0) == trains
+    assert nodes[-1]["artifact"] == cls.output_kind(cls.Params.model_validate(example))

@@ -1,0 +1,138 @@
+"""The run directory: the one place that names what a run keeps and where.
+
+```
+results/<name>/
+  results.csv               one row per variant (and replicate), rewritten atomically under a lock
+  recipe.yaml, plan.json    the merged recipe and the plan that ran
+  run.json                  data spec, seed and the environment that decides the numbers
+  split.json, test.npz      the exact split (indices, normalization statistics) and the
+                            preprocessed test inputs/labels (not with data.save_test: false)
+  cache/<node key>/         a finished node: meta.json + its model (model.keras / model.tflite),
+                            alternatives/<name>/ for a stage's other kept outputs
+  artifacts/<row>/          model.tflite (+ model.keras), recipe.yaml, metrics.json, nodes.json,
+                            layers.json, predictions.npy
+  studies/                  search state (Optuna SQLite) that must survive a rerun
+```
+`effdl measure --out DIR` writes the same results.csv and artifacts/ layout, without the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = "results.csv"
+RECIPE = "recipe.yaml"
+PLAN = "plan.json"
+RUN = "run.json"
+SPLIT = "split.json"
+TEST = "test.npz"
+CACHE = "cache"
+ARTIFACTS = "artifacts"
+STUDIES = "studies"
+RUN_LOCK = ".run.lock"
+RESULTS_LOCK = ".results.lock"
+
+# Inside a cache entry.
+META = "meta.json"
+ALTERNATIVES = "alternatives"
+# Inside any model folder (a cache entry, an alternative, an artifact folder).
+KERAS_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+# Inside an artifact folder.
+METRICS = "metrics.json"
+LAYERS = "layers.json"
+NODES = "nodes.json"
+PREDICTIONS = "predictions.npy"
+
+
+@dataclass(frozen=True)
+class ArtifactDir:
+    """artifacts/<row>/: the exported model of one results row and what was measured on it."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def tflite(self) -> Path:
+        return self.path / TFLITE_FILE
+
+    @property
+    def keras(self) -> Path:
+        return self.path / KERAS_FILE
+
+    @property
+    def recipe(self) -> Path:
+        return self.path / RECIPE
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def layers(self) -> Path:
+        return self.path / LAYERS
+
+    @property
+    def nodes(self) -> Path:
+        return self.path / NODES
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / PREDICTIONS
+
+
+class RunDir:
+    """Paths inside one run directory."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.results = self.root / RESULTS
+        self.recipe = self.root / RECIPE
+        self.plan = self.root / PLAN
+        self.run_json = self.root / RUN
+        self.split_json = self.root / SPLIT
+        self.test_npz = self.root / TEST
+        self.cache = self.root / CACHE
+        self.artifacts = self.root / ARTIFACTS
+        self.studies = self.root / STUDIES
+        self.run_lock = self.root / RUN_LOCK
+        self.results_lock = self.root / RESULTS_LOCK
+
+    def node(self, key: str) -> Path:
+        return self.cache / key
+
+    def node_meta(self, key: str) -> Path:
+        return self.node(key) / META
+
+    def node_done(self, key: str) -> bool:
+        return self.node_meta(key).is_file()
+
+    def alternative(self, key: str, name: str) -> Path:
+        return self.node(key) / ALTERNATIVES / name
+
+    def artifact(self, row: str) -> ArtifactDir:
+        return ArtifactDir(self.artifacts / row)
+
+    def cached_keys(self) -> set[str]:
+        """Keys of every finished node in the cache."""
+        if not self.cache.is_dir():
+            return set()
+        return {p.name for p in self.cache.iterdir() if (p / META).is_file()}
+
+    def artifact_dirs(self) -> dict[str, ArtifactDir]:
+        """Every artifact folder by row name (temporaries of a killed run left out)."""
+        if not self.artifacts.is_dir():
+            return {}
+        return {
+            p.name: ArtifactDir(p)
+            for p in sorted(self.artifacts.iterdir())
+            if p.is_dir() and not p.name.startswith(".")
+        }
+
+    def is_run(self) -> bool:
+        """Whether `effdl run` made this folder (as opposed to `effdl measure --out`)."""
+        return self.run_json.is_file()
