@@ -8,7 +8,10 @@ report medians because this machine is noisy. Sections:
 - cache: rerunning a finished recipe; a K-variant sweep sharing one base; adding a value;
 - CLI latency: --help, validate, plan, and frontier over 100k rows (none imports TensorFlow);
 - parallel: an 8-variant recipe (8 independent trainings) with local, process and ray;
-- latency stability: coefficient of variation of latency_ms_p50 across measurements.
+- latency stability: coefficient of variation of latency_ms_p50 across measurements;
+- numerics: what reproducible numbers cost: the quickstart with `deterministic: true` against
+  without, and with 2 TensorFlow threads per node against the default 1, side by side;
+- replicates: the frontier over 100k rows of 3 replicates each (intervals for the front).
 
 Not a test: nothing here passes or fails; targets are printed next to the numbers.
 """
@@ -194,9 +197,74 @@ def synthetic_results(template: Path, out: Path, n: int = 100_000) -> Path:
     return out
 
 
+def replicated_results(template: Path, out: Path, n: int = 100_000, replicates: int = 3) -> Path:
+    """n rows = n / replicates variants x replicates in the real schema, with the per-sample
+    predictions (and test labels) a run keeps for the variants on the front of the means."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_csv(synthetic_results(template, out, n) / "results.csv", dtype=str)
+    variants = n // replicates
+    frame = frame.head(variants * replicates).copy()
+    frame["variant"] = [f"{i // replicates:012x}" for i in range(len(frame))]
+    frame["replicate"] = [str(i % replicates) for i in range(len(frame))]
+    frame["replicate_seed"] = frame["replicate"]
+    size = frame.groupby("variant")["tflite_bytes"].transform("first")  # fixed per variant
+    frame["tflite_bytes"] = size
+    frame.to_csv(out / "results.csv", index=False)
+    # Predictions for the front variants (what `effdl frontier` reads by default).
+    means = frame.assign(q=frame["tflite_accuracy"].astype(float), b=size.astype(float))
+    means = means.groupby("variant")[["q", "b"]].mean().sort_values(["b", "q"])
+    front = means[means["q"] > means["q"].cummax().shift(fill_value=-1.0)].index
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 360).astype(np.int32)
+    np.save(out / "test_labels.npy", labels)
+    for variant in front:
+        for k in range(replicates):
+            folder = out / "artifacts" / (variant if k == 0 else f"{variant}.r{k}")
+            folder.mkdir(parents=True, exist_ok=True)
+            guess = np.where(rng.random(360) < means.loc[variant, "q"], labels, (labels + 1) % 10)
+            np.save(folder / "predictions.npy", guess.astype(np.int32))
+    return out
+
+
+def numerics(work: Path, repeats: int) -> dict[str, Any]:
+    """The quickstart as is, with op determinism, and with 2 threads per node, alternating."""
+    recipe = work / "quickstart-deterministic.yaml"
+    text = QUICKSTART.read_text().replace(
+        "name: quickstart", "name: quickstart\ndeterministic: true"
+    )
+    recipe.write_text(text.replace("extends: base", f"extends: {ROOT / 'configs' / 'base.yaml'}"))
+    setups = {
+        "default (1 thread per node)": (QUICKSTART, {}),
+        "deterministic: true": (recipe, {}),
+        "2 threads per node": (QUICKSTART, {"EFFDL_TF_THREADS": "2"}),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in setups}
+    accuracy: dict[str, dict[str, str]] = {}
+    for i in range(repeats):
+        for name, (path, env) in setups.items():
+            out = work / f"numerics-{len(seconds[name])}-{abs(hash(name))}"
+            start = time.perf_counter()
+            proc = subprocess.run(
+                [EFFDL, "run", str(path), "--out", str(out)],
+                capture_output=True,
+                text=True,
+                env={**ENV, **env},
+                cwd=ROOT,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"{name}: {proc.stderr[-2000:]}")
+            seconds[name].append(time.perf_counter() - start)
+            accuracy[name] = {r["variant"]: r["tflite_accuracy"] for r in rows(out)}
+            log(f"numerics {i + 1}/{repeats} {name}: {seconds[name][-1]:.1f}s")
+    return {"seconds": seconds, "accuracy": accuracy}
+
+
 def cli_latency(work: Path, template: Path, repeats: int) -> dict[str, Any]:
     """Median wall time of the commands that must not import TensorFlow."""
     big = synthetic_results(template, work / "big")
+    replicated = replicated_results(template, work / "replicated")
     commands = {
         "effdl --help": [EFFDL, "--help"],
         "effdl validate quickstart": [EFFDL, "validate", str(QUICKSTART)],
@@ -210,6 +278,12 @@ def cli_latency(work: Path, template: Path, repeats: int) -> dict[str, Any]:
             "tflite_bytes<50KB",
             "--best",
         ],
+        "effdl frontier (100k rows: 33,333 variants x 3 replicates, intervals for the front)": [
+            EFFDL,
+            "frontier",
+            str(replicated),
+        ],
+        "effdl frontier (the same) --best": [EFFDL, "frontier", str(replicated), "--best"],
         "python -c 'import tensorflow' (reference)": [
             sys.executable,
             "-c",
@@ -336,6 +410,31 @@ def report(data: dict[str, Any]) -> str:
             "results.csv schema.",
             "",
         ]
+    if "numerics" in data:
+        n = data["numerics"]["seconds"]
+        base = median(n["default (1 thread per node)"])
+        acc = data["numerics"]["accuracy"]
+        same = {
+            name: sum(acc[name][v] == acc["default (1 thread per node)"][v] for v in acc[name])
+            for name in acc
+        }
+        lines += [
+            "## What reproducible numbers cost",
+            "",
+            "The quickstart (fresh run directory each time, alternating): as is (every node "
+            "trains with 1 TensorFlow intra-op thread, under every executor, so a node's numbers "
+            "do not depend on where it ran), with `deterministic: true` (TensorFlow op "
+            "determinism), and with `EFFDL_TF_THREADS=2`.",
+            "",
+            "| setup | wall time | vs default | variants with the default's tflite_accuracy |",
+            "|---|---|---|---|",
+        ]
+        for name, times in n.items():
+            lines.append(
+                f"| {name} | {fmt_s(times)} | {median(times) / base:.2f}x | "
+                f"{same[name]} of {len(acc[name])} |"
+            )
+        lines += [""]
     if "parallel" in data:
         p = data["parallel"]["seconds"]
         local = median(p["local"])
@@ -381,7 +480,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        default=["overhead", "cache", "cli", "parallel"],
+        default=["overhead", "cache", "cli", "parallel", "numerics"],
         help="sections to run (cache, cli and latency need overhead's runs)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -427,6 +526,8 @@ def main() -> None:
             section("cli", lambda: cli_latency(work, template, max(args.repeats, 5)))
         if "parallel" in args.only:
             section("parallel", lambda: parallel(work, args.parallel_repeats))
+        if "numerics" in args.only:
+            section("numerics", lambda: numerics(work, args.parallel_repeats))
     log(f"wrote {args.out} and {args.out.with_suffix('.json')}")
 
 

@@ -91,7 +91,7 @@ def measure(
             err_console.print(f"measuring {candidate.source}")
             measured = measured_files.measure_candidate(candidate, test, label, threads)
             if target is not None:
-                measured_files.write_candidate(target, candidate, measured)
+                measured_files.write_candidate(target, candidate, measured, test)
 
     import pandas as pd
 

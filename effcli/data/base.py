@@ -99,6 +99,8 @@ class Dataset(ABC, Generic[DP]):
     name: ClassVar[str]
     Params: ClassVar[type[DataParams]] = DataParams
     kind: ClassVar[str] = "image"
+    # Whether tabular data from this source gets a baseline variant unless the recipe says.
+    baseline_by_default: ClassVar[bool] = True
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else Path.cwd()

@@ -60,6 +60,7 @@ class SyntheticDataset(Dataset[SyntheticParams]):
     the recipe's seed, so no file and no network are needed."""
 
     Params = SyntheticParams
+    baseline_by_default = False  # tests and smoke runs: no reference variant unless asked
     kind = "image"  # for the default [8, 8, 1]; the recipe's shape or kind decides
 
     @classmethod

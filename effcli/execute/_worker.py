@@ -68,10 +68,10 @@ def build(key: str, job: Job | None = None) -> NodeOutcome:
         workspace.forget()
 
 
-def finish(variant_id: str, job: Job | None = None) -> VariantOutcome:
-    """Export, measure and record one variant whose leaf is cached."""
+def finish(unit: str, job: Job | None = None) -> VariantOutcome:
+    """Export, measure and record one variant's replicate (Variant.unit) whose leaf is cached."""
     workspace = _workspace(job)
     try:
-        return workspace.finish(workspace.plan.variant(variant_id))
+        return workspace.finish(workspace.plan.variant(unit))
     finally:
         workspace.forget()

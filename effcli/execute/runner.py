@@ -44,7 +44,8 @@ def run_plan(
         pending = [
             v
             for v in plan.variants
-            if v.id not in recorded or (retry_failed and recorded[v.id] != "ok")
+            if (v.id, v.replicate) not in recorded
+            or (retry_failed and recorded[(v.id, v.replicate)] != "ok")
         ]
         reporter.started(plan, pending, len(plan.variants) - len(pending))
         try:
@@ -66,5 +67,5 @@ def run_plan(
         nodes_ran=workspace.ran,
         nodes_cached=workspace.cached,
         seconds=time.perf_counter() - start,
-        failed_total=sum(1 for v in plan.variants if after.get(v.id) == "failed"),
+        failed_total=sum(1 for v in plan.variants if after.get((v.id, v.replicate)) == "failed"),
     )

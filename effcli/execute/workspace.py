@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from effcli import _atomic
+from effcli import _atomic, environment
 from effcli.artifacts import ARTIFACT_KINDS, Artifact, KerasModel, TFLiteModel
 from effcli.data.base import DataSplits, load_splits
 from effcli.errors import FatalError, one_line
 from effcli.execute.reporter import NullReporter, Reporter
-from effcli.measure.row import TestSet, measure_tflite, save_measurement
+from effcli.measure.row import TestSet, measure_tflite, save_labels, save_measurement
 from effcli.plan import Node, Plan, Variant
 from effcli.results import ArtifactDir, ResultsStore, RunDir
-from effcli.results.rundir import ALTERNATIVES, KERAS_FILE, META
+from effcli.results.rundir import ALTERNATIVES, KERAS_FILE, META, unit_name
 from effcli.stages.base import NodeInfo, StageContext, stages
 
 
@@ -46,9 +46,9 @@ class NodeOutcome:
 
 @dataclass(frozen=True)
 class VariantOutcome:
-    """What finishing (or failing) one variant wrote: its row's status and error."""
+    """What finishing (or failing) one variant's replicate wrote: its row's status and error."""
 
-    variant: str
+    unit: str  # Variant.unit
     ok: bool
     error: str = ""
 
@@ -97,11 +97,16 @@ class Workspace:
 
     def _claim(self) -> None:
         _atomic.sweep(self.dir.root, self.dir.cache, self.dir.artifacts)  # we hold the lock
-        record = {
+        from effcli import _tf
+
+        env = environment.record(_tf.node_threads(), self.plan.deterministic)
+        record: dict[str, Any] = {
             "name": self.plan.name,
             "data_key": self.plan.data_key,
             "data": self.plan.data_spec,
             "seed": self.plan.seed,
+            "replicates": self.plan.replicates,
+            "environment": env,
         }
         if self.dir.run_json.exists():
             old = json.loads(self.dir.run_json.read_text())
@@ -110,6 +115,14 @@ class Workspace:
                     f"{self.dir.root} holds results for other data or seed ({old.get('data')}, seed "
                     f"{old.get('seed')}); their rows would not be comparable: pass --out or delete it"
                 )
+            # Earlier sessions on other machines (or builds, or threads): the rows mix origins.
+            earlier: list[dict[str, Any]] = []
+            seen = {env["id"]}
+            for other in [old.get("environment"), *old.get("earlier_environments", [])]:
+                if isinstance(other, dict) and other.get("id") not in seen:
+                    seen.add(other.get("id"))
+                    earlier.append(other)
+            record["earlier_environments"] = earlier
         _atomic.write_json(self.dir.run_json, record)
         _atomic.write_yaml(self.dir.recipe, self.plan.source.doc)
         _atomic.write_json(self.dir.plan, self.plan.to_json())
@@ -122,6 +135,7 @@ class Workspace:
             self._data = load_splits(self.plan.data_spec, root, self.plan.seed)
             record = {"data": self.plan.data_spec, "test_saved": self.plan.save_test}
             _atomic.write_json(self.dir.split_json, {**record, **self._data.split})
+            save_labels(self.dir, self._data.y_test)
             if self.plan.save_test:
                 with _atomic.replacing(self.dir.test_npz, ".npz") as tmp:
                     np.savez_compressed(tmp, x=self._data.x_test, y=self._data.y_test)
@@ -160,18 +174,22 @@ class Workspace:
         return NodeOutcome(node.key, ok=True, seconds=time.perf_counter() - start)
 
     def _build(self, node: Node, start: float) -> None:
+        from effcli import _tf
+
         parent = self.artifact(node.parent) if node.parent else None
         stage = stages.get(node.kind)(node.params, node.resolved)
+        threads = _tf.configure()  # the same count under every executor: the same numbers
+        _tf.set_determinism(node.deterministic)
         ctx = StageContext(
             data=self.data,
-            seed=self.plan.seed,
+            seed=node.seed,
             history=tuple(self._history(node.parent)),
             on_epoch=lambda epoch, epochs, logs: self.reporter.epoch(node, epoch, epochs, logs),
             dependency=self._dependency(node),
             node_key=node.key,
             workdir=self.dir.studies,
         )
-        seed_everything(self.plan.seed)  # the same node gives the same model in any process
+        seed_everything(node.seed)  # the same node gives the same model in any process
         result = stage.run(parent, ctx)
         meta = {
             "key": node.key,
@@ -189,6 +207,12 @@ class Workspace:
             ],
             "seconds": time.perf_counter() - start,
             "finished_at": time.time(),
+            "seed": node.seed,
+            "replicate": node.replicate,
+            "tensorflow": {**threads, "op_determinism": node.deterministic},
+            "environment": environment.record(threads["intra_op_threads"], node.deterministic)[
+                "id"
+            ],
         }
         final = self.dir.node(node.key)
         with _atomic.folder(final) as tmp:
@@ -221,14 +245,20 @@ class Workspace:
 
     # -- variants ------------------------------------------------------------------------------
     def _base_row(self, variant: Variant, row_id: str | None = None) -> dict[str, Any]:
-        branch = {"branch": variant.branch} if variant.branch else {}
+        """What identifies a row: variant id, pipeline, replicate (when the recipe has several;
+        one replicate gives exactly the rows of a run without replicates), baseline, knobs."""
+        identity: dict[str, Any] = {"branch": variant.branch} if variant.branch else {}
+        if self.plan.replicates > 1 or variant.replicate:
+            identity.update(replicate=variant.replicate, replicate_seed=variant.replicate_seed)
+        if variant.baseline:
+            identity["baseline"] = variant.baseline
         row_id = row_id or variant.id
-        return {"variant": row_id, **branch, "pipeline": variant.pipeline, **variant.knobs}
+        return {"variant": row_id, **identity, "pipeline": variant.pipeline, **variant.knobs}
 
     def fail(self, variant: Variant, reason: str) -> VariantOutcome:
-        """Record the variant as failed, with its reason."""
+        """Record the variant's replicate as failed, with its reason."""
         self.store.append({**self._base_row(variant), "status": "failed", "error": reason})
-        return VariantOutcome(variant.id, ok=False, error=reason)
+        return VariantOutcome(variant.unit, ok=False, error=reason)
 
     def finish(self, variant: Variant) -> VariantOutcome:
         """Export the leaf, measure it, write the artifact folder and the results row; then the
@@ -250,7 +280,7 @@ class Workspace:
                 reason = f"export/measure: {one_line(exc)}"
                 row = {**self._base_row(variant, row_id), "status": "failed", "error": reason}
             self.store.append(row)
-        return VariantOutcome(variant.id, ok=True)
+        return VariantOutcome(variant.unit, ok=True)
 
     def _measure(
         self, variant: Variant, artifact: Artifact, row_id: str, extra: dict[str, Any]
@@ -258,7 +288,8 @@ class Workspace:
         deployable = artifact.to_tflite()
         metas = [self.meta(key) for key in variant.nodes]
         data = self.data
-        with _atomic.folder(self.dir.artifact(row_id).path) as tmp:
+        folder_name = unit_name(row_id, variant.replicate)
+        with _atomic.folder(self.dir.artifact(folder_name).path) as tmp:
             folder = ArtifactDir(tmp)
             deployable.save(tmp)
             _atomic.write_yaml(folder.recipe, dict(variant.doc))
@@ -272,8 +303,9 @@ class Workspace:
             for meta in metas:
                 metrics.update(meta.get("metrics", {}))
             metrics.update(extra)
-            save_measurement(folder, measured, {"variant": row_id, **variant.knobs, **metrics})
-        return {**self._base_row(variant, row_id), "status": "ok", "error": "", **metrics}
+            base = self._base_row(variant, row_id)
+            save_measurement(folder, measured, {**base, **metrics})
+        return {**base, "status": "ok", "error": "", **metrics}
 
     # -- accounting (in the process that started the run) --------------------------------------
     def started(self, node: Node) -> None:
@@ -291,7 +323,7 @@ class Workspace:
                 self.ran += 1
             self.reporter.node_finished(node, cached=outcome.cached, seconds=outcome.seconds)
             return
-        variant = self.plan.variant(outcome.variant)
+        variant = self.plan.variant(outcome.unit)
         if outcome.ok:
             self.ok += 1
         else:

@@ -12,6 +12,7 @@ from effcli.errors import UsageError
 from effcli.results.rundir import RESULTS as RESULTS_NAME
 
 REQUIRED = ("variant", "status")
+TEXT_COLUMNS = {"variant": str, "status": str, "error": str, "baseline": str}
 
 
 def find_results(paths: Iterable[str | Path]) -> list[Path]:
@@ -46,9 +47,10 @@ def load_results(paths: Iterable[str | Path], warn: Callable[[str], None]) -> pd
         shown = " ".join(str(p) for p in paths)
         raise UsageError(f"no {RESULTS_NAME} under {shown} (run 'effdl run RECIPE' first)")
     frames = []
-    for file, run in zip(files, _run_names(files), strict=True):
+    names = _run_names(files)
+    for file, run in zip(files, names, strict=True):
         try:
-            frame = pd.read_csv(file, dtype={"variant": str, "status": str, "error": str})
+            frame = pd.read_csv(file, dtype=TEXT_COLUMNS)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             warn(f"skipped {file}: not a readable CSV ({type(exc).__name__})")
             continue
@@ -60,4 +62,7 @@ def load_results(paths: Iterable[str | Path], warn: Callable[[str], None]) -> pd
         frames.append(frame)
     if not frames:
         raise UsageError("no readable results.csv among the given paths")
-    return pd.concat(frames, ignore_index=True, sort=False)
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    # Where each run's artifacts are (per-sample predictions for the intervals).
+    df.attrs["run_dirs"] = {run: file.parent for file, run in zip(files, names, strict=True)}
+    return df

@@ -20,6 +20,7 @@ from effcli.errors import UsageError
 from effcli.frontier.constraints import column_kind
 from effcli.frontier.pareto import pareto_mask
 from effcli.frontier.query import Frontier
+from effcli.frontier.significance import front_steps
 
 FORMATS = ("png", "svg", "pdf")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -80,6 +81,8 @@ def point_labels(rows: pd.DataFrame) -> list[str]:
         if several_branches and _set(row["branch"]):
             parts.insert(0, str(row["branch"]))
         text = ", ".join(parts) or str(row["variant"])
+        if "baseline" in rows.columns and _set(row["baseline"]):
+            text = f"baseline ({row['baseline']})"
         if several_runs:
             text = f"{row['run']}: {text}"
         labels.append(text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…")
@@ -140,6 +143,7 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
             label=f"outside --where ({len(rejected)})",
             zorder=1,
         )
+    bars = result.with_intervals(rows) if result.uncertainty is not None else rows
     for colour, name in zip(palette, names, strict=True):
         for m, run in enumerate(runs or [""]):
             pick = (pipelines.astype(str) == name) & (
@@ -147,6 +151,7 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
             )
             if not pick.any():
                 continue
+            _draw_intervals(ax, bars[pick], quality, footprint, x_factor, y_factor, colour)
             ax.scatter(
                 rows.loc[pick, footprint] * x_factor,
                 rows.loc[pick, quality] * y_factor,
@@ -158,32 +163,54 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
                 zorder=2,
             )
 
+    _draw_baseline(ax, rows, quality, footprint, x_factor, y_factor)
     _draw_step(ax, rows, quality, footprint, x_factor, y_factor, len(result.footprints) > 1)
-    front = result.front
+    front = front_steps(result) if result.uncertainty is not None else result.front
+    noise = (
+        front["vs_smaller_significant"].eq(False).to_numpy()
+        if "vs_smaller_significant" in front.columns
+        else np.zeros(len(front), dtype=bool)
+    )
     if len(front):
-        ax.scatter(
-            front[footprint] * x_factor,
-            front[quality] * y_factor,
-            s=90,
-            facecolors="none",
-            edgecolors="black",
-            linewidths=1.2,
-            label=f"on the frontier ({len(front)})",
-            zorder=3,
-        )
+        for within, style, colour, label in (
+            (False, "solid", "black", f"on the frontier ({int((~noise).sum())})"),
+            (True, "dashed", "#7f7f7f", f"on it, within noise of the next smaller ({noise.sum()})"),
+        ):
+            pick = noise == within
+            if not pick.any():
+                continue
+            ax.scatter(
+                front.loc[pick, footprint] * x_factor,
+                front.loc[pick, quality] * y_factor,
+                s=90,
+                facecolors="none",
+                edgecolors=colour,
+                linestyles=style,
+                linewidths=1.2,
+                label=label,
+                zorder=3,
+            )
     _draw_limits(ax, result, x_factor, y_factor)
     if log_x:
         _log_axis(ax)
     if len(front):
         low, high = ax.get_ylim()  # headroom: the top point's label alternates like the others
         ax.set_ylim(low, high + 0.08 * (high - low))
-        _label(ax, front, point_labels(front), footprint, quality, x_factor, y_factor)
+        labels = [
+            f"{text} ≈" if within else text
+            for text, within in zip(point_labels(front), noise, strict=True)
+        ]
+        _label(ax, front, labels, footprint, quality, x_factor, y_factor)
 
     ax.set_xlabel(x_label + (", log scale" if log_x else ""))
     ax.set_ylabel(y_label)
     ax.grid(True, which="both", alpha=0.25)
     goal = f"max {quality} vs min {', '.join(result.footprints)}"
     counts = f"{len(front)} of {len(rows)} ok variants on the frontier"
+    if result.replicated:
+        counts += f"; means of {int(rows['n_replicates'].max())} replicates"
+    if result.uncertainty is not None:
+        counts += f"; bars: {result.uncertainty.method}"
     ax.set_title(f"Pareto frontier: {goal}\n{counts}", fontsize=10, loc="left")
     if result.constraints:
         where = "; ".join(c.expression for c in result.constraints)
@@ -222,6 +249,58 @@ def _label(
             fontsize=7,
             zorder=4,
         )
+
+
+def _draw_intervals(
+    ax: Any,
+    rows: pd.DataFrame,
+    quality: str,
+    footprint: str,
+    x_factor: float,
+    y_factor: float,
+    colour: Any,
+) -> None:
+    """Vertical error bars: each variant's interval of its quality."""
+    low, high = f"{quality}_ci_low", f"{quality}_ci_high"
+    if low not in rows.columns:
+        return
+    have = rows[low].notna() & rows[high].notna()
+    if not have.any():
+        return
+    y = rows.loc[have, quality].to_numpy(dtype=float)
+    below = np.clip(y - rows.loc[have, low].to_numpy(dtype=float), 0, None)
+    above = np.clip(rows.loc[have, high].to_numpy(dtype=float) - y, 0, None)
+    ax.errorbar(
+        rows.loc[have, footprint].to_numpy(dtype=float) * x_factor,
+        y * y_factor,
+        yerr=[below * y_factor, above * y_factor],
+        fmt="none",
+        ecolor=colour,
+        elinewidth=0.9,
+        capsize=2.5,
+        alpha=0.7,
+        zorder=1.8,
+    )
+
+
+def _draw_baseline(
+    ax: Any, rows: pd.DataFrame, quality: str, footprint: str, x_factor: float, y_factor: float
+) -> None:
+    """The recipe's reference variant as a large grey cross."""
+    if "baseline" not in rows.columns:
+        return
+    base = rows[rows["baseline"].notna()]
+    if base.empty:
+        return
+    ax.scatter(
+        base[footprint] * x_factor,
+        base[quality] * y_factor,
+        s=110,
+        marker="X",
+        color="#555555",
+        label=f"baseline ({', '.join(sorted(set(base['baseline'].astype(str))))})",
+        zorder=3.5,
+    )
 
 
 def _log_axis(ax: Any) -> None:

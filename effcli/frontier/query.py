@@ -1,4 +1,5 @@
-"""Choose the columns, drop what cannot be placed, mark the frontier, sort for display."""
+"""Choose the columns, group replicates into variants, drop what cannot be placed, mark the
+frontier (on the means), sort for display, and give intervals to the rows shown."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 from effcli.errors import UsageError
 from effcli.frontier.constraints import Constraint, apply_constraints
 from effcli.frontier.pareto import pareto_mask
+from effcli.frontier.replicates import Uncertainty, add_intervals, grouped, replicate_counts
 from effcli.registry import did_you_mean
 
 DEFAULT_QUALITY = "tflite_accuracy"
@@ -23,23 +25,43 @@ EXTRA_COLUMNS = [
     "params",
     "sparsity",
 ]
-NOT_METRICS = {"run", "variant", "branch", "pipeline", "status", "error"}
+NOT_METRICS = {
+    "run",
+    "variant",
+    "branch",
+    "pipeline",
+    "status",
+    "error",
+    "replicate",
+    "replicate_seed",
+    "baseline",
+    "n_replicates",
+    "replicates_ok",
+    "replicates_total",
+}
 
 
 @dataclass(frozen=True)
 class Frontier:
-    """Ok rows (sorted by footprint) with an `on_frontier` column, and what was left out.
+    """One row per variant (its replicates' means; sorted by footprint) with an `on_frontier`
+    column, what was left out, and the intervals of its quality.
 
-    `rejected` holds the ok rows that `--where` filtered out (the plot shows them greyed).
+    `rejected` holds the ok variants that `--where` filtered out (the plot shows them greyed).
     """
 
     rows: pd.DataFrame
     quality: str
     footprints: list[str]
-    failed: int
+    failed: int  # variants with no ok replicate
     excluded: int
     constraints: tuple[Constraint, ...] = ()
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    uncertainty: Uncertainty | None = None
+    failed_replicates: int = 0  # failed rows of variants that have ok replicates too
+    # Variants with no ok replicate: run, variant, replicates (failed), error (the last one).
+    failures: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["run", "variant", "replicates", "error"])
+    )
 
     @property
     def front(self) -> pd.DataFrame:
@@ -47,15 +69,27 @@ class Frontier:
 
     @property
     def filtered(self) -> int:
-        """Ok rows that did not satisfy every --where."""
+        """Ok variants that did not satisfy every --where."""
         return len(self.rejected)
 
+    @property
+    def replicated(self) -> bool:
+        """Whether any variant has more than one ok replicate."""
+        return bool(len(self.rows)) and bool((self.rows["n_replicates"] > 1).any())
+
     def best(self) -> pd.DataFrame:
-        """The single best row: highest quality, then the smaller footprints in the order given,
-        then variant id and run; so it is always on the front and always the same row."""
+        """The single best variant: highest mean quality, then the smaller footprints in the
+        order given, then variant id and run; so it is always on the front, always the same."""
         order = [self.quality, *self.footprints, "variant", "run"]
         ascending = [False, *[True] * len(self.footprints), True, True]
         return _sorted(self.rows, order, ascending).head(1)
+
+    def with_intervals(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """`rows` with the quality's `_ci_low` / `_ci_high` (loaded for these rows only)."""
+        if self.uncertainty is None or rows.empty:
+            q = self.quality
+            return rows.assign(**{f"{q}_ci_low": float("nan"), f"{q}_ci_high": float("nan")})
+        return add_intervals(rows, self.uncertainty)
 
     def display_columns(self, all_rows: bool) -> list[str]:
         shown = self.rows if all_rows else self.front
@@ -64,6 +98,12 @@ class Frontier:
         main = [self.quality, *self.footprints]
         extra = [c for c in EXTRA_COLUMNS if c in shown.columns and c not in main]
         branch = ["branch"] if "branch" in shown.columns and shown["branch"].notna().any() else []
+        if "baseline" in shown.columns and shown["baseline"].notna().any():
+            branch.append("baseline")
+        if self.replicated:
+            main = [f"{self.quality}_mean", f"{self.quality}_ci", "n_replicates", *self.footprints]
+        elif self.uncertainty is not None:
+            main = [self.quality, f"{self.quality}_ci", *self.footprints]
         return [*lead, "variant", *branch, "pipeline", *knobs, *main, *extra]
 
 
@@ -92,15 +132,27 @@ def _numeric_column(df: pd.DataFrame, column: str, option: str) -> pd.Series:
     return values
 
 
+def check_confidence(confidence: float) -> float:
+    """A confidence level strictly between 0 and 1, or a one-line UsageError."""
+    if not 0.0 < confidence < 1.0:
+        raise UsageError(
+            f"--confidence {confidence:g}: must be between 0 and 1 (exclusive), e.g. 0.95"
+        )
+    return confidence
+
+
 def compute_frontier(
     df: pd.DataFrame,
     quality: str = DEFAULT_QUALITY,
     footprints: list[str] | None = None,
     where: Sequence[Constraint] = (),
+    *,
+    confidence: float = 0.95,
 ) -> Frontier:
-    """Keep status == ok, keep rows satisfying every `where`, exclude rows missing a chosen
-    value, mark the Pareto-optimal ones."""
+    """Keep status == ok, group replicates into variants (means), keep variants satisfying
+    every `where`, exclude those missing a chosen value, mark the Pareto-optimal ones."""
     footprints = footprints or [DEFAULT_FOOTPRINT]
+    check_confidence(confidence)
     if len(set(footprints)) != len(footprints) or quality in footprints:
         raise UsageError(
             f"--quality {quality} --footprint {' '.join(footprints)}: each column may be "
@@ -108,37 +160,62 @@ def compute_frontier(
         )
     status = df["status"].fillna("")
     ok = df[status == "ok"].reset_index(drop=True)
-    failed = int((status != "ok").sum())
+    counts = replicate_counts(df)
+    no_ok = int((counts["replicates_ok"] == 0).sum())
+    failed_replicates = int(
+        (counts["replicates_total"] - counts["replicates_ok"])[counts["replicates_ok"] > 0].sum()
+    )
     if ok.empty:
         raise UsageError(
-            f"no ok rows to compare ({failed} failed); read their error column, e.g. "
+            f"no ok rows to compare ({no_ok} failed); read their error column, e.g. "
             "effdl frontier PATH --all --format csv, fix the recipe and rerun with --retry-failed"
-            if failed
+            if no_ok
             else "the results files have no rows yet"
         )
     for column, option in [(quality, "--quality"), *[(f, "--footprint") for f in footprints]]:
         ok[column] = _numeric_column(ok, column, option)
-    kept = apply_constraints(ok, where)
-    rejected = ok.drop(index=kept.index)
-    ok = kept
+    variants = grouped(ok, quality)
+    if not counts.empty and failed_replicates:
+        totals = counts.reset_index()
+        variants = variants.merge(totals, on=["run", "variant"], how="left")
+    kept = apply_constraints(variants, where)
+    rejected = variants.drop(index=kept.index)
     chosen = [quality, *footprints]
-    placeable = ok[chosen].notna().all(axis=1)
+    placeable = kept[chosen].notna().all(axis=1)
     excluded = int((~placeable).sum())
-    ok = ok[placeable].copy()
-    ok["on_frontier"] = pareto_mask(
-        ok[chosen].to_numpy(dtype=float), [True, *[False] * len(footprints)]
+    kept = kept[placeable].copy()
+    kept["on_frontier"] = pareto_mask(
+        kept[chosen].to_numpy(dtype=float), [True, *[False] * len(footprints)]
     )
     # Deterministic order, whatever order the files listed the rows in: first footprint
     # ascending, quality descending, the other footprints ascending, then variant and run.
     order = [footprints[0], quality, *footprints[1:], "variant", "run"]
     ascending = [True, False, *[True] * (len(footprints) - 1), True, True]
-    ok = _sorted(ok, order, ascending)
+    kept = _sorted(kept, order, ascending)
+    bad = counts[counts["replicates_ok"] == 0].reset_index()
+    error = df["error"] if "error" in df.columns else pd.Series("", index=df.index)
+    errors = error.groupby([df["run"], df["variant"]], sort=False).last()
+    failures = pd.DataFrame(
+        {
+            "run": bad["run"],
+            "variant": bad["variant"],
+            "replicates": bad["replicates_total"],
+            "error": [
+                errors.get((r, v), "") for r, v in zip(bad["run"], bad["variant"], strict=True)
+            ],
+        }
+    )
+    run_dirs = dict(df.attrs.get("run_dirs", {}))
+    uncertainty = Uncertainty(ok, quality, run_dirs, confidence) if run_dirs else None
     return Frontier(
-        rows=ok.reset_index(drop=True),
+        rows=kept.reset_index(drop=True),
         quality=quality,
         footprints=footprints,
-        failed=failed,
+        failed=no_ok,
         excluded=excluded,
         constraints=tuple(where),
         rejected=rejected.reset_index(drop=True),
+        uncertainty=uncertainty,
+        failed_replicates=failed_replicates,
+        failures=failures,
     )

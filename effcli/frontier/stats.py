@@ -37,6 +37,7 @@ import hashlib
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -265,7 +266,12 @@ def replicate_interval(values: Sequence[float], confidence: float = 0.95) -> tup
         return float(x[0]), float(x[0])
     mean = float(x.mean())
     s = float(x.std(ddof=1))
+    half = _t_quantile((1.0 + confidence) / 2.0, x.size - 1) * s / math.sqrt(x.size)
+    return mean - half, mean + half
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(q: float, df: int) -> float:
     from scipy.stats import t  # lazy: scipy is slow to import and only needed here
 
-    half = float(t.ppf((1.0 + confidence) / 2.0, x.size - 1)) * s / math.sqrt(x.size)
-    return mean - half, mean + half
+    return float(t.ppf(q, df))

@@ -27,8 +27,11 @@ def format_bytes(value: float) -> str:
     return f"{value / 1_000_000:.2f} MB"
 
 
+STATISTICS = ("_mean", "_std", "_ci_low", "_ci_high")
+
+
 def format_value(column: str, value: Any) -> str:
-    """A cell in human units, chosen by the column's name."""
+    """A cell in human units, chosen by the column's name (`x_mean`, `x_std`: as `x`)."""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     number = _number(value)
@@ -36,6 +39,9 @@ def format_value(column: str, value: Any) -> str:
         return (
             "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
         )
+    for suffix in STATISTICS:
+        if column.endswith(suffix) and len(column) > len(suffix):
+            return format_value(column[: -len(suffix)], number)
     if column.endswith("_bytes"):
         return format_bytes(number)
     if column.startswith("latency_ms"):
@@ -51,6 +57,57 @@ def format_value(column: str, value: Any) -> str:
     ):
         return f"{number:,.0f}"
     return f"{number:g}"
+
+
+def format_interval(column: str, low: Any, high: Any) -> str:
+    """`[97.22, 98.89] %` for a fraction column (else in the column's own units); '' for NaN."""
+    low_n, high_n = _number(low), _number(high)
+    if low_n is None or high_n is None:
+        return ""
+    if column.endswith("accuracy") or column.endswith("sparsity"):
+        return f"[{low_n * 100:.2f}, {high_n * 100:.2f}] %"
+    return f"[{format_value(column, low_n)}, {format_value(column, high_n)}]"
+
+
+def format_difference(column: str, mean: Any, low: Any, high: Any, significant: Any) -> str:
+    """`+1.39 pt [0.28, 2.50]` and whether it is significant (`*`) or within noise (`≈`)."""
+    numbers = [_number(v) for v in (mean, low, high)]
+    if any(n is None for n in numbers):
+        return ""
+    m, lo, hi = (float(n) for n in numbers if n is not None)
+    scale, unit = (100.0, " pt") if column.endswith("accuracy") else (1.0, "")
+    mark = "*" if significant is True else "≈"
+    return f"{mark} {m * scale:+.2f}{unit} [{lo * scale:+.2f}, {hi * scale:+.2f}]"
+
+
+def decorate(rows: pd.DataFrame, quality: str) -> pd.DataFrame:
+    """Display columns for a frontier table: `<quality>_ci` as `[low, high] %`, `vs_smaller` /
+    `vs_best` as signed differences with their interval and mark, `n_replicates` as `2 of 3`
+    when some replicates failed."""
+    out = rows.copy()
+    low, high = f"{quality}_ci_low", f"{quality}_ci_high"
+    if low in out.columns:
+        out[f"{quality}_ci"] = [
+            format_interval(quality, lo, hi) for lo, hi in zip(out[low], out[high], strict=True)
+        ]
+    for prefix in ("vs_smaller", "vs_best"):
+        if f"{prefix}_mean" in out.columns:
+            out[prefix] = [
+                format_difference(quality, m, lo, hi, sig)
+                for m, lo, hi, sig in zip(
+                    out[f"{prefix}_mean"],
+                    out[f"{prefix}_low"],
+                    out[f"{prefix}_high"],
+                    out[f"{prefix}_significant"],
+                    strict=True,
+                )
+            ]
+    if "replicates_total" in out.columns:
+        out["n_replicates"] = [
+            f"{int(n)} of {int(t)}" if _number(t) and int(t) != int(n) else str(int(n))
+            for n, t in zip(out["n_replicates"], out["replicates_total"], strict=True)
+        ]
+    return out
 
 
 def frontier_table(df: pd.DataFrame, columns: list[str], title: str, numeric: set[str]) -> Table:

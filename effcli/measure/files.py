@@ -17,7 +17,13 @@ from effcli._native import native_quiet
 from effcli.errors import UsageError
 from effcli.measure.flatbuffer import InvalidFlatbuffer, ModelStats, model_stats
 from effcli.measure.litert import InvalidModel, LiteRTModel
-from effcli.measure.row import Measurement, TestSet, measure_tflite, save_measurement
+from effcli.measure.row import (
+    Measurement,
+    TestSet,
+    measure_tflite,
+    save_labels,
+    save_measurement,
+)
 from effcli.results import ResultsStore, RunDir
 
 TFLITE_SUFFIXES = (".tflite",)
@@ -158,8 +164,11 @@ def measure_candidate(
     return measured
 
 
-def write_candidate(out: RunDir, candidate: Candidate, measured: Measurement) -> None:
-    """The results.csv row, and artifacts/<name>/ with the model, metrics and layers."""
+def write_candidate(
+    out: RunDir, candidate: Candidate, measured: Measurement, test: TestSet | None
+) -> None:
+    """The results.csv row, and artifacts/<name>/ with the model, metrics, layers and (with a
+    test set) predictions, whose labels go to the folder once."""
     assert candidate.tflite is not None
     folder = out.artifact(candidate.name)
     folder.path.mkdir(parents=True, exist_ok=True)
@@ -167,4 +176,6 @@ def write_candidate(out: RunDir, candidate: Candidate, measured: Measurement) ->
         shutil.copyfile(candidate.tflite, folder.tflite)
     record = {k: v for k, v in candidate.row.items() if k not in ("status", "error")}
     save_measurement(folder, measured, record)
+    if test is not None:
+        save_labels(out, test.y)
     ResultsStore(out.results).append(candidate.row)

@@ -19,7 +19,7 @@ from effcli.measure.accuracy import keras_accuracy
 from effcli.measure.flatbuffer import ModelStats, model_stats
 from effcli.measure.footprint import gzip_bytes, tflite_bytes
 from effcli.measure.litert import LiteRTModel
-from effcli.results.rundir import ArtifactDir
+from effcli.results.rundir import ArtifactDir, RunDir
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,12 @@ def measure_tflite(
     if keras_model is not None and test is not None:
         metrics["accuracy"] = keras_accuracy(keras_model, test.x, test.y)
     return Measurement(metrics=metrics, stats=stats, predictions=predictions)
+
+
+def save_labels(run: RunDir, labels: np.ndarray) -> None:
+    """The test labels, once per run directory (each row's predictions.npy indexes them)."""
+    with replacing(run.labels, ".npy") as tmp:
+        np.save(tmp, np.asarray(labels, dtype=np.int32))
 
 
 def save_measurement(folder: ArtifactDir, measurement: Measurement, record: dict[str, Any]) -> None:

@@ -279,6 +279,9 @@ def validate_recipe(
         train=top.train,
         pipeline=tuple(pipeline),
         source_dir=source.path.resolve().parent,
+        replicates=top.replicates,
+        deterministic=top.deterministic,
+        baseline=top.baseline,
     )
     warnings = data_warnings + _check_order(recipe, check)
     return dataclasses.replace(recipe, warnings=tuple(warnings))

@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_REPLICATES = 100
+BASELINES = ("linear", "smallest")
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The training seed of replicate k: the recipe's seed + k (replicate 0 is the recipe's own
+    seed, so a run with one replicate is exactly the run without replicates)."""
+    return (seed + replicate) % 2**31
 
 
 class StrictModel(BaseModel):
@@ -114,6 +123,25 @@ class RecipeDoc(StrictModel):
     )
     description: str = ""
     seed: int = Field(0, ge=0, le=2**31 - 1, description="a whole number >= 0")
+    replicates: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPLICATES,
+        description=f"a whole number 1..{MAX_REPLICATES}: trainings of every variant "
+        "(replicate k trains with seed + k)",
+    )
+    deterministic: bool = Field(False, description="true or false (TensorFlow op determinism)")
+    baseline: bool | str | None = Field(
+        None, description="true, false, linear or smallest (default: true for tabular data)"
+    )
+
+    @field_validator("baseline", mode="before")
+    @classmethod
+    def _baseline_kind(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool) or value in BASELINES:
+            return value
+        raise ValueError(f"baseline must be true, false, {' or '.join(BASELINES)} (got {value!r})")
+
     data: dict[str, Any] = Field(default_factory=lambda: {"source": "digits"})
     model: dict[str, Any] = Field(default_factory=lambda: {"family": "cnn"})
     train: TrainSpec = TrainSpec()
@@ -172,7 +200,7 @@ class Recipe:
 
     name: str
     description: str
-    seed: int
+    seed: int  # splits the data; replicate k trains with replicate_seed(seed, k)
     data: DataConfig
     model: ModelConfig
     train: TrainSpec
@@ -181,3 +209,6 @@ class Recipe:
     # Leaf node key of every pipeline already planned, for stages that name one (a teacher).
     refs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     source_dir: Path | None = None  # the recipe file's folder: relative paths start here
+    replicates: int = 1
+    deterministic: bool = False
+    baseline: bool | str | None = None

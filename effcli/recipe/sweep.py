@@ -16,6 +16,15 @@ MAX_VARIANTS = 10_000
 # Sweeping these would change what every variant is compared on (data, split, seed) or the
 # shape of the pipeline itself; one recipe per value is the honest way to do that.
 _FIXED_ROOTS = {"name", "description", "seed", "data", "pipeline", "extends"}
+# Settings of the run itself: one value per recipe.
+_RUN_SETTINGS = {
+    "replicates": "replicates cannot be swept (every variant is trained that many times); set "
+    "one count: raising it later runs only the new replicates",
+    "deterministic": "deterministic cannot be swept (it decides how every node runs); write "
+    "one recipe per value",
+    "baseline": "baseline cannot be swept (it adds one reference variant); set true or false",
+}
+_FIXED_ROOTS |= set(_RUN_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,8 @@ def _label(doc: dict[str, Any], loc: Loc) -> str:
 
 def _not_sweepable(loc: Loc) -> str:
     """Why a sweep is refused here, and what to do instead."""
+    if loc[:1] and loc[0] in _RUN_SETTINGS:
+        return _RUN_SETTINGS[str(loc[0])]
     if loc in (("model", "family"), ("model", "factory"), ("model", "path")):
         return (
             f"{loc[-1]} cannot be swept (each model takes its own arguments); write one recipe "

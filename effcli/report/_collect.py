@@ -11,27 +11,14 @@ import os
 import platform
 import sys
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from effcli.environment import cpu_model, versions
 from effcli.errors import EffdlError, UsageError
 from effcli.results.rundir import RESULTS, ArtifactDir, RunDir
-
-# Versions read from installed package metadata: none of these is imported.
-PACKAGES = (
-    "effdl",
-    "tensorflow",
-    "tf_keras",
-    "tensorflow-model-optimization",
-    "ai-edge-litert",
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "matplotlib",
-)
 
 
 @dataclass
@@ -68,20 +55,15 @@ class RunReport:
 
 
 def environment() -> list[tuple[str, str]]:
-    """Python, platform, CPUs and package versions (from metadata, without importing them)."""
+    """Python, platform, CPU and package versions (from metadata, without importing them)."""
     rows = [
         ("python", f"{platform.python_implementation()} {sys.version.split()[0]}"),
         ("platform", platform.platform()),
         ("machine", platform.machine() or "unknown"),
+        ("CPU", cpu_model()),
         ("CPU count", str(os.cpu_count() or "unknown")),
     ]
-    for package in PACKAGES:
-        try:
-            version = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            version = "not installed"
-        rows.append((package, version))
-    return rows
+    return rows + list(versions().items())
 
 
 def _json(path: Path, notes: list[str]) -> Any:

@@ -16,7 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from effcli.frontier.table import format_value
+from effcli.errors import EffdlError
+from effcli.frontier.query import Frontier
+from effcli.frontier.significance import front_steps, robust_set
+from effcli.frontier.table import decorate, format_value
 from effcli.report._collect import RunReport, VariantDetail
 
 _CSS = """
@@ -169,9 +172,43 @@ def _frontier(report: RunReport) -> str:
         parts.append(f'<img alt="{escape(goal)}" src="data:image/png;base64,{data}">')
     elif report.plot_note:
         parts.append(_note(report.plot_note))
-    columns = [c for c in result.display_columns(False) if c in result.front.columns]
-    parts.append(_frame_table(result.front, columns))
+    front = decorate(front_steps(result, result.with_intervals(result.front)), result.quality)
+    columns = result.display_columns(False) + (["vs_smaller"] if result.uncertainty else [])
+    parts.append(_frame_table(front, [c for c in columns if c in front.columns]))
+    if result.uncertainty is not None:
+        parts.append(
+            _note(
+                f"Intervals: {result.uncertainty.method}. vs_smaller: quality minus the next "
+                "smaller frontier point, paired on the same test samples; * significant, "
+                "≈ within noise."
+            )
+        )
+        parts.append(_robust(result))
     return "".join(parts)
+
+
+def _robust(result: Frontier) -> str:
+    """The candidates no variant beats significantly at no larger footprint."""
+    try:
+        found = robust_set(result)
+    except EffdlError as exc:
+        return _note(f"no candidates: {exc}")
+    rows = decorate(result.with_intervals(found.candidates), result.quality)
+    columns = [*result.display_columns(True), "vs_best"]
+    take = found.take[1]
+    text = (
+        f"<h3>Candidates</h3><p>{len(rows)} of {len(result.rows)} ok variants that no variant "
+        "beats significantly in quality at no larger footprint. The one to take: the smallest "
+        f"within noise of the best ({escape(found.best[1])}): <b>{escape(take)}</b>.</p>"
+    )
+    if found.baseline is not None:
+        verdict = (
+            f"{found.beats_baseline} variant(s) beat it significantly"
+            if found.beats_baseline
+            else "no variant beats it significantly"
+        )
+        text += f"<p>Baseline {escape(found.baseline[1])}: {verdict}.</p>"
+    return text + _frame_table(rows, [c for c in columns if c in rows.columns])
 
 
 def _results(report: RunReport) -> str:

@@ -7,10 +7,13 @@ results/<name>/
   run.json                  data spec, seed and the environment that decides the numbers
   split.json, test.npz      the exact split (indices, normalization statistics) and the
                             preprocessed test inputs/labels (not with data.save_test: false)
+  test_labels.npy           the test labels (always): with each row's predictions.npy, every
+                            statistic of `effdl frontier` is re-computable without a model
   cache/<node key>/         a finished node: meta.json + its model (model.keras / model.tflite),
                             alternatives/<name>/ for a stage's other kept outputs
   artifacts/<row>/          model.tflite (+ model.keras), recipe.yaml, metrics.json, nodes.json,
-                            layers.json, predictions.npy
+                            layers.json, predictions.npy (the class predicted for each test
+                            sample); <row> is the variant id, `<id>.r<k>` for replicate k >= 1
   studies/                  search state (Optuna SQLite) that must survive a rerun
 ```
 `effdl measure --out DIR` writes the same results.csv and artifacts/ layout, without the rest.
@@ -27,6 +30,7 @@ PLAN = "plan.json"
 RUN = "run.json"
 SPLIT = "split.json"
 TEST = "test.npz"
+LABELS = "test_labels.npy"
 CACHE = "cache"
 ARTIFACTS = "artifacts"
 STUDIES = "studies"
@@ -44,6 +48,12 @@ METRICS = "metrics.json"
 LAYERS = "layers.json"
 NODES = "nodes.json"
 PREDICTIONS = "predictions.npy"
+
+
+def unit_name(row: str, replicate: int) -> str:
+    """The name of one replicate of a row (and of its artifact folder): the row id itself for
+    replicate 0 (so one replicate is exactly a run without replicates), `<row>.r<k>` after."""
+    return row if replicate == 0 else f"{row}.r{replicate}"
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class RunDir:
         self.run_json = self.root / RUN
         self.split_json = self.root / SPLIT
         self.test_npz = self.root / TEST
+        self.labels = self.root / LABELS
         self.cache = self.root / CACHE
         self.artifacts = self.root / ARTIFACTS
         self.studies = self.root / STUDIES

@@ -1,7 +1,9 @@
 """results.csv: append a row atomically (write a temp file, fsync, rename) under a file lock.
 
-Column order: the fixed columns, the pipeline name (`pipelines:` recipes), the sweep knobs (names with a dot), the standard metrics, then
-stage-reported metrics. A row for a variant that is already present replaces it (a retry).
+Column order: the fixed columns, the identity columns (the named pipeline, the replicate and its
+seed, the baseline), the sweep knobs (names with a dot), the standard metrics, then
+stage-reported metrics. A row is identified by (variant, replicate): a row for one that is
+already present replaces it (a retry).
 """
 
 from __future__ import annotations
@@ -44,16 +46,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# What a row is besides its knobs: the named pipeline, the replicate, the reference variant.
+IDENTITY_COLUMNS = ["branch", "replicate", "replicate_seed", "baseline"]
+
+
 def order_columns(columns: list[str]) -> list[str]:
-    """Fixed, then knobs (in first-seen order), then standard metrics, then the rest."""
+    """Fixed, identity, then knobs (in first-seen order), then standard metrics, then the rest."""
     knobs = [c for c in columns if "." in c and c not in FIXED_COLUMNS]
-    branch = ["branch"] if "branch" in columns else []
-    rest = [
-        c
-        for c in columns
-        if c not in FIXED_COLUMNS and c not in METRIC_COLUMNS and c not in knobs and c not in branch
-    ]
-    return [*FIXED_COLUMNS, *branch, *knobs, *METRIC_COLUMNS, *rest]
+    identity = [c for c in IDENTITY_COLUMNS if c in columns]
+    placed = {*FIXED_COLUMNS, *METRIC_COLUMNS, *knobs, *identity}
+    rest = [c for c in columns if c not in placed]
+    return [*FIXED_COLUMNS, *identity, *knobs, *METRIC_COLUMNS, *rest]
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, int]:
+    """(variant, replicate) identifies a row; rows without a replicate are replicate 0."""
+    replicate = row.get("replicate")
+    return str(row["variant"]), int(float(replicate)) if replicate not in (None, "") else 0
 
 
 class ResultsStore:
@@ -79,14 +88,15 @@ class ResultsStore:
         with open(self.path, newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))
 
-    def statuses(self) -> dict[str, str]:
-        """variant -> status of every recorded row."""
-        return {row["variant"]: row.get("status", "") for row in self.rows()}
+    def statuses(self) -> dict[tuple[str, int], str]:
+        """(variant, replicate) -> status of every recorded row."""
+        return {row_key(row): row.get("status", "") for row in self.rows()}
 
     def append(self, row: dict[str, Any]) -> None:
-        """Add or replace one variant's row; the file is never seen half-written."""
+        """Add or replace one row (a variant's replicate); the file is never seen half-written."""
+        key = row_key(row)
         with self._locked():
-            rows = [r for r in self.rows() if r.get("variant") != str(row["variant"])]
+            rows = [r for r in self.rows() if row_key(r) != key]
             rows.append({k: _cell(v) for k, v in row.items()})
             seen: dict[str, None] = {}
             for r in rows:

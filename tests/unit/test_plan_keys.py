@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +158,88 @@ def test_a_stage_version_bump_changes_only_that_stages_keys() -> None:
     spec = {"source": "digits"}
     assert node_key("quantize", {}, "p", spec, 0) == node_key("quantize", {}, "p", spec, 0, 1)
     assert node_key("quantize", {}, "p", spec, 0) != node_key("quantize", {}, "p", spec, 0, 2)
+
+
+# Keys of the quickstart as effdl computed them before replicates existed (commit 87d2605):
+# a run with one replicate must find every node those versions cached.
+QUICKSTART_VARIANTS = [
+    "9662f2c4c3e8",
+    "767f7a710f89",
+    "eb398df32bfd",
+    "7bedb92bd3a6",
+    "4a4645d3601a",
+    "96bdf01627d6",
+    "64e6a9107aeb",
+    "2e1fb37dfceb",
+    "9784ee6af228",
+]
+QUICKSTART_NODES_SHA256 = "dfe33337e1781e9db33a35ff97b0f90db7d8fa0dd871a1b4d35e868c79c4dc1b"
+SHRINK_TOUR_NODES_SHA256 = "a99ca82095c681e2dc43d205fbc9f591e06a20d41bcbd6cfe482560afbc6417c"
+
+
+def nodes_digest(plan: Any) -> str:
+    return hashlib.sha256(",".join(sorted(plan.nodes)).encode()).hexdigest()
+
+
+def test_one_replicate_keeps_the_keys_of_runs_before_replicates() -> None:
+    plan = load_plan(QUICKSTART)
+    assert plan.replicates == 1 and [v.id for v in plan.variants] == QUICKSTART_VARIANTS
+    assert nodes_digest(plan) == QUICKSTART_NODES_SHA256
+    tour = load_plan(ROOT / "recipes" / "shrink_tour.yaml")
+    assert len(tour.nodes) == 17 and nodes_digest(tour) == SHRINK_TOUR_NODES_SHA256
+
+
+def test_replicates_share_prefixes_per_replicate_and_keep_variant_ids(tmp_path: Path) -> None:
+    one = recipe(tmp_path)
+    three = tmp_path / "three.yaml"
+    three.write_text(one.read_text().replace("seed: 0\n", "seed: 0\nreplicates: 3\n"))
+    four = tmp_path / "four.yaml"
+    four.write_text(one.read_text().replace("seed: 0\n", "seed: 0\nreplicates: 4\n"))
+    p1, p3, p4 = load_plan(one), load_plan(three), load_plan(four)
+    assert len(p3.variants) == 3 * len(p1.variants) and p3.replicates == 3
+    # Replicate 0 is exactly the run without replicates; later ones add their own nodes.
+    assert set(p1.nodes) <= set(p3.nodes) <= set(p4.nodes)
+    assert len(p3.nodes) == 3 * len(p1.nodes)
+    assert len(set(p4.nodes) - set(p3.nodes)) == len(p1.nodes)  # only replicate 3 is new
+    ids = {v.id for v in p1.variants}
+    assert {v.id for v in p3.variants} == ids  # one id per variant, for every replicate
+    assert sorted({(v.replicate, v.replicate_seed) for v in p3.variants}) == [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+    ]
+    trains = [n for n in p3.nodes.values() if n.kind == "train"]
+    assert sorted(n.seed for n in trains) == [0, 0, 1, 1, 2, 2]  # 2 widths x 3 replicates
+    for variant in p3.variants:  # every node of a replicate's chain trains with its seed
+        assert {p3.nodes[k].seed for k in variant.nodes} == {variant.replicate_seed}
+
+
+def test_teachers_are_replicated_with_their_students(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        name: t
+        replicates: 2
+        pipelines:
+          wide: [{stage: train, width_multiplier: 0.5}]
+          student: [{stage: distill, teacher: wide, width_multiplier: 0.25}]
+        """)
+    )
+    plan = load_plan(path)
+    for variant in plan.variants:
+        node = plan.nodes[variant.leaf]
+        if node.kind == "distill":
+            (teacher,) = node.deps
+            assert plan.nodes[teacher].replicate == variant.replicate
+
+
+def test_deterministic_changes_every_key_only_when_on(tmp_path: Path) -> None:
+    plain = recipe(tmp_path)
+    on = tmp_path / "on.yaml"
+    on.write_text(plain.read_text().replace("seed: 0\n", "seed: 0\ndeterministic: true\n"))
+    off = tmp_path / "off.yaml"
+    off.write_text(plain.read_text().replace("seed: 0\n", "seed: 0\ndeterministic: false\n"))
+    assert set(load_plan(off).nodes) == set(load_plan(plain).nodes)
+    deterministic = load_plan(on)
+    assert not set(deterministic.nodes) & set(load_plan(plain).nodes)
+    assert all(n.deterministic for n in deterministic.nodes.values())

@@ -62,7 +62,8 @@ CASES = [
         "unknown top-level key",
         "name: t\npipline: []\n",
         "r.yaml:2: pipline: unknown key 'pipline' (did you mean 'pipeline'?); allowed keys: "
-        "data, description, model, name, pipeline, seed, train",
+        "baseline, data, description, deterministic, model, name, pipeline, replicates, seed, "
+        "train",
     ),
     (
         "typo in a nested train section",

@@ -72,8 +72,20 @@ def test_same_variant_replaces_its_row_and_floats_round_trip(tmp_path: Path) -> 
     assert len(rows) == 1 and rows[0]["status"] == "ok"
     assert float(rows[0]["accuracy"]) == 0.1 + 0.2
     assert rows[0]["latency_ms_p50"] == "" and rows[0]["sparsity"] == ""
-    assert store.statuses() == {"a": "ok"}
+    assert store.statuses() == {("a", 0): "ok"}  # (variant, replicate); none given is 0
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_rows_are_keyed_by_variant_and_replicate(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "results.csv")
+    store.append({"variant": "a", "status": "ok"})  # a run from before replicates
+    store.append({"variant": "a", "replicate": 1, "replicate_seed": 1, "status": "failed"})
+    store.append({"variant": "a", "replicate": 2, "replicate_seed": 2, "status": "ok"})
+    store.append({"variant": "a", "replicate": 1, "replicate_seed": 1, "status": "ok"})  # retry
+    assert store.statuses() == {("a", 0): "ok", ("a", 1): "ok", ("a", 2): "ok"}
+    header, rows = read(tmp_path / "results.csv")
+    assert header[:6] == ["variant", "pipeline", "status", "error", "replicate", "replicate_seed"]
+    assert [r["replicate"] for r in rows] == ["", "2", "1"]
 
 
 def test_a_failed_write_leaves_the_previous_file_intact(

@@ -6,13 +6,13 @@ schedules and records outcomes; the workers (effcli.execute._worker) do the work
 
 from __future__ import annotations
 
-import os
 from abc import abstractmethod
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import AbstractContextManager
 from typing import Any
 
+from effcli._tf import node_threads
 from effcli.execute import _worker
 from effcli.execute.base import Executor
 from effcli.execute.workspace import NodeOutcome, VariantOutcome, Workspace
@@ -29,19 +29,17 @@ class ParallelExecutor(Executor):
         """A context giving `submit(task, *args) -> Future`, where task is `_worker.build` or
         `_worker.finish` and every worker has `job` installed."""
 
-    def threads(self) -> int:
-        """TensorFlow threads per worker: this machine's cores shared by the workers."""
-        return max(1, (os.cpu_count() or 1) // max(1, self.jobs))
-
     def run(self, plan: Plan, pending: list[Variant], workspace: Workspace) -> None:
         needed = plan.closure({key for v in pending for key in v.nodes})
         done = {key for key in needed if workspace.node_done(key)}
         failed: dict[str, str] = {}
-        finishing = {v.id: v for v in pending}
+        finishing = {v.unit: v for v in pending}
         running: dict[Future[Any], Node | Variant] = {}
         for key in sorted(done):  # cached before this run
             workspace.record(NodeOutcome(key, ok=True, cached=True))
-        job = _worker.Job.of(plan, workspace.dir.root, self.threads())
+        # Every worker trains with the threads a node gets in this process (effcli._tf): a node's
+        # numbers must not depend on the executor that ran it.
+        job = _worker.Job.of(plan, workspace.dir.root, node_threads())
         with self.pool(job) as submit:
             while True:
                 busy = {item.key for item in running.values() if isinstance(item, Node)}
@@ -52,12 +50,12 @@ class ParallelExecutor(Executor):
                         busy.add(node.key)
                 for variant in list(finishing.values()):
                     if variant.leaf in done:
-                        del finishing[variant.id]
-                        running[submit(_worker.finish, variant.id)] = variant
+                        del finishing[variant.unit]
+                        running[submit(_worker.finish, variant.unit)] = variant
                         continue
                     broken = sorted(plan.closure(set(variant.nodes)) & set(failed))
                     if broken:  # a node it needs failed: the variant fails with its reason
-                        del finishing[variant.id]
+                        del finishing[variant.unit]
                         workspace.record(workspace.fail(variant, failed[broken[0]]))
                 if not running:
                     break

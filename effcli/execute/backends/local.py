@@ -15,7 +15,7 @@ from effcli.plan import Node, Plan, Variant
 class LocalExecutor(Executor):
     def run(self, plan: Plan, pending: list[Variant], workspace: Workspace) -> None:
         needed = {key for variant in pending for key in variant.nodes}
-        finishing = {variant.id for variant in pending}
+        finishing = {variant.unit for variant in pending}
 
         def build(node: Node) -> str:
             """Build one node here; its error, or '' when it is built."""
@@ -49,7 +49,7 @@ class LocalExecutor(Executor):
                         workspace.record(workspace.fail(variant, f"{node.kind}: {error}"))
                 return
             for variant in plan.variants_ending_at(node.key):
-                if variant.id in finishing:
+                if variant.unit in finishing:
                     workspace.record(workspace.finish(variant))
             for child in plan.children(node.key):
                 if child.key in needed:

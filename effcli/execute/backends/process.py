@@ -1,8 +1,8 @@
 """Worker processes on this machine (`--executor process --jobs N`).
 
-Each worker limits TensorFlow to its share of the cores, so N jobs do not oversubscribe the
-machine, and writes the same cache, artifacts and results.csv (under its file lock) as the local
-executor. Workers are spawned, never forked: TensorFlow does not survive a fork.
+Each worker runs TensorFlow with the threads every node gets (one by default, see effcli._tf),
+so N jobs use N cores and give the same numbers as the local executor, and writes the same
+cache, artifacts and results.csv (under its file lock). Workers are spawned, never forked: TensorFlow does not survive a fork.
 """
 
 from __future__ import annotations
