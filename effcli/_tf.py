@@ -76,6 +76,17 @@ def configure(threads: int | None = None) -> dict[str, Any]:
     return dict(_state["configured"])
 
 
+def build() -> dict[str, Any]:
+    """The TensorFlow build this process runs (version, commit, CUDA or not)."""
+    tf = __getattr__("tf")
+    info = dict(tf.sysconfig.get_build_info())
+    return {
+        "version": tf.__version__,
+        "git_version": tf.version.GIT_VERSION,
+        "cuda": bool(info.get("is_cuda_build", False)),
+    }
+
+
 def set_determinism(on: bool) -> None:
     """TensorFlow op determinism on or off for what runs next in this process."""
     if on == _state["deterministic"]:
@@ -109,6 +120,7 @@ def default_8bit_quantize() -> tuple[Any, Any]:
 # `tf`, `keras` and `tfmot` are public too, served by __getattr__ on first use.
 __all__ = [
     "ENVIRONMENT",
+    "build",
     "configure",
     "default_8bit_quantize",
     "determinism",

@@ -40,8 +40,11 @@ class RichReporter:
         return f"{time.perf_counter() - self._start:6.1f}s"
 
     def started(self, plan: Plan, pending: list[Variant], skipped: int) -> None:
+        what = f"{len(plan.first_replicates())} variants"
+        if plan.replicates > 1:
+            what += f" x {plan.replicates} replicates"
         self.console.print(
-            f"[bold]{plan.name}[/]: {len(plan.variants)} variants, {len(plan.nodes)} nodes; "
+            f"[bold]{plan.name}[/]: {what}, {len(plan.nodes)} nodes; "
             f"{len(pending)} to run, {skipped} already in results.csv"
         )
         if self.live and pending:
@@ -70,7 +73,7 @@ class RichReporter:
     def variant_finished(self, variant: Variant, status: str, error: str) -> None:
         knobs = " ".join(f"{k}={v}" for k, v in variant.knobs.items() if v is not None)
         mark = "[green]ok[/]    " if status == "ok" else "[red]failed[/]"
-        line = f"{self._elapsed()}  {mark} {variant.id} {variant.pipeline} {escape(knobs)}"
+        line = f"{self._elapsed()}  {mark} {variant.unit} {variant.pipeline} {escape(knobs)}"
         if error:
             line += f"  [red]{escape(error)}[/]"
         (self.progress.console if self.task is not None else self.console).print(line)

@@ -54,8 +54,9 @@ def run(
     )
     console.print(f"results: {summary.results}")
     if summary.failed_total:
+        what = "variant replicate(s)" if plan.replicates > 1 else "variant(s)"
         console.print(
-            f"[red]{summary.failed_total} variant(s) failed[/]; see the error column, "
+            f"[red]{summary.failed_total} {what} failed[/]; see the error column, "
             "fix, then rerun with --retry-failed"
         )
         raise typer.Exit(1)

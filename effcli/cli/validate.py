@@ -16,7 +16,8 @@ def validate(recipe: Path = typer.Argument(..., help="The recipe YAML file.")) -
 
     plan = load_plan(recipe, require_data=False)
     print_warnings(plan.warnings)
+    replicated = f" x {plan.replicates} replicates" if plan.replicates > 1 else ""
     console.print(
-        f"[green]ok[/]: {recipe} is valid: {len(plan.variants)} variant(s), "
-        f"{len(plan.nodes)} node(s)"
+        f"[green]ok[/]: {recipe} is valid: {len(plan.first_replicates())} variant(s)"
+        f"{replicated}, {len(plan.nodes)} node(s)"
     )

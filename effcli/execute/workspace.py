@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from effcli import _atomic, environment
+from effcli import _atomic, _tf, environment
 from effcli.artifacts import ARTIFACT_KINDS, Artifact, KerasModel, TFLiteModel
 from effcli.data.base import DataSplits, load_splits
 from effcli.errors import FatalError, one_line
@@ -97,8 +97,6 @@ class Workspace:
 
     def _claim(self) -> None:
         _atomic.sweep(self.dir.root, self.dir.cache, self.dir.artifacts)  # we hold the lock
-        from effcli import _tf
-
         env = environment.record(_tf.node_threads(), self.plan.deterministic)
         record: dict[str, Any] = {
             "name": self.plan.name,
@@ -174,8 +172,6 @@ class Workspace:
         return NodeOutcome(node.key, ok=True, seconds=time.perf_counter() - start)
 
     def _build(self, node: Node, start: float) -> None:
-        from effcli import _tf
-
         parent = self.artifact(node.parent) if node.parent else None
         stage = stages.get(node.kind)(node.params, node.resolved)
         threads = _tf.configure()  # the same count under every executor: the same numbers
@@ -209,7 +205,7 @@ class Workspace:
             "finished_at": time.time(),
             "seed": node.seed,
             "replicate": node.replicate,
-            "tensorflow": {**threads, "op_determinism": node.deterministic},
+            "tensorflow": {**threads, "op_determinism": node.deterministic, **_tf.build()},
             "environment": environment.record(threads["intra_op_threads"], node.deterministic)[
                 "id"
             ],

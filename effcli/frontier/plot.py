@@ -143,6 +143,9 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
             label=f"outside --where ({len(rejected)})",
             zorder=1,
         )
+    # Points of equal footprint (e.g. every pruning of one width) side by side, not stacked: the
+    # markers, bars, rings and labels use the dodged `_x`; the step line the true footprint.
+    rows = rows.assign(_x=_dodged(rows, footprint, log_x))
     bars = result.with_intervals(rows) if result.uncertainty is not None else rows
     for colour, name in zip(palette, names, strict=True):
         for m, run in enumerate(runs or [""]):
@@ -151,9 +154,9 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
             )
             if not pick.any():
                 continue
-            _draw_intervals(ax, bars[pick], quality, footprint, x_factor, y_factor, colour)
+            _draw_intervals(ax, bars[pick], quality, "_x", x_factor, y_factor, colour)
             ax.scatter(
-                rows.loc[pick, footprint] * x_factor,
+                rows.loc[pick, "_x"] * x_factor,
                 rows.loc[pick, quality] * y_factor,
                 s=30,
                 color=colour,
@@ -163,9 +166,10 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
                 zorder=2,
             )
 
-    _draw_baseline(ax, rows, quality, footprint, x_factor, y_factor)
+    _draw_baseline(ax, rows, quality, "_x", x_factor, y_factor)
     _draw_step(ax, rows, quality, footprint, x_factor, y_factor, len(result.footprints) > 1)
     front = front_steps(result) if result.uncertainty is not None else result.front
+    front = front.merge(rows[["run", "variant", "_x"]], on=["run", "variant"], how="left")
     noise = (
         front["vs_smaller_significant"].eq(False).to_numpy()
         if "vs_smaller_significant" in front.columns
@@ -180,7 +184,7 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
             if not pick.any():
                 continue
             ax.scatter(
-                front.loc[pick, footprint] * x_factor,
+                front.loc[pick, "_x"] * x_factor,
                 front.loc[pick, quality] * y_factor,
                 s=90,
                 facecolors="none",
@@ -200,7 +204,7 @@ def render_plot(result: Frontier, log_x: bool = False, fmt: str = "png") -> byte
             f"{text} ≈" if within else text
             for text, within in zip(point_labels(front), noise, strict=True)
         ]
-        _label(ax, front, labels, footprint, quality, x_factor, y_factor)
+        _label(ax, front, labels, "_x", quality, x_factor, y_factor)
 
     ax.set_xlabel(x_label + (", log scale" if log_x else ""))
     ax.set_ylabel(y_label)
@@ -249,6 +253,30 @@ def _label(
             fontsize=7,
             zorder=4,
         )
+
+
+DODGE = 0.01  # of the footprint axis, between neighbouring points of the same footprint
+
+
+def _dodged(rows: pd.DataFrame, footprint: str, log_x: bool) -> np.ndarray:
+    """Footprints with points of equal value spread side by side (by pipeline, then quality),
+    a small fraction of the axis apart (multiplicatively on a log axis)."""
+    x = rows[footprint].to_numpy(dtype=float)
+    if len(x) == 0 or not np.isfinite(x).any():
+        return x
+    low, high = np.nanmin(x), np.nanmax(x)
+    order = rows.assign(_v=x).sort_values(
+        ["_v", "pipeline", rows.columns[0]] if "pipeline" in rows.columns else ["_v"],
+        kind="mergesort",
+    )
+    rank = order.groupby("_v", sort=False).cumcount()
+    size = order.groupby("_v", sort=False)["_v"].transform("size")
+    offset = pd.Series((rank - (size - 1) / 2).to_numpy(), index=order.index).reindex(rows.index)
+    if log_x and low > 0:
+        step = DODGE * max(np.log10(high / low), 1.0)
+        return x * 10 ** (offset.to_numpy() * step)
+    step = DODGE * ((high - low) or abs(high) or 1.0)
+    return x + offset.to_numpy() * step
 
 
 def _draw_intervals(

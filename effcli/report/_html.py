@@ -19,7 +19,7 @@ import pandas as pd
 from effcli.errors import EffdlError
 from effcli.frontier.query import Frontier
 from effcli.frontier.significance import front_steps, robust_set
-from effcli.frontier.table import decorate, format_value
+from effcli.frontier.table import decorate, format_interval, format_value
 from effcli.report._collect import RunReport, VariantDetail
 
 _CSS = """
@@ -112,10 +112,13 @@ def _summary(report: RunReport) -> str:
     status = results["status"].fillna("")
     pairs: list[tuple[str, Any]] = [("run directory", str(report.run_dir))]
     plan = report.plan or {}
-    planned_variants = len(plan.get("variants", [])) if plan else None
-    pairs.append(("variants in results.csv", str(len(results))))
-    if planned_variants is not None:
-        pairs.append(("variants planned", str(planned_variants)))
+    planned = [v for v in plan.get("variants", []) if isinstance(v, dict)] if plan else None
+    pairs.append(("rows in results.csv", str(len(results))))
+    if planned is not None:
+        replicates = int(plan.get("replicates", 1) or 1)
+        firsts = sum(1 for v in planned if not v.get("replicate"))
+        shown = f"{firsts} x {replicates} replicates" if replicates > 1 else str(firsts)
+        pairs.append(("variants planned", shown))
     pairs.append(("ok", str(int((status == "ok").sum()))))
     pairs.append(("failed", str(int((status != "ok").sum()))))
     nodes = [n.get("key") for n in plan.get("nodes", []) if isinstance(n, dict)]
@@ -161,9 +164,13 @@ def _frontier(report: RunReport) -> str:
     goal = f"max {result.quality}, min {', '.join(result.footprints)}"
     parts = [f"<p>{escape(goal)}: {len(result.front)} of {len(result.rows)} ok variants.</p>"]
     if not result.rows.empty:
-        best = result.best().iloc[0]
-        shown = [result.quality, *result.footprints]
-        values = ", ".join(f"{c} {format_value(c, best[c])}" for c in shown)
+        best = result.with_intervals(result.best()).iloc[0]
+        q = result.quality
+        interval = format_interval(q, best[f"{q}_ci_low"], best[f"{q}_ci_high"])
+        values = ", ".join(
+            [f"{q} {format_value(q, best[q])} {interval}".strip()]
+            + [f"{c} {format_value(c, best[c])}" for c in result.footprints]
+        )
         parts.append(
             f"<p>Best quality: <b>{escape(str(best['variant']))}</b> ({escape(values)})</p>"
         )

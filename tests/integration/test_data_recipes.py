@@ -79,10 +79,11 @@ def test_quickstart_runs_with_only_its_data_block_changed(tmp_path: Path, source
     # The unchanged quickstart validates and plans on this data (no training yet).
     recipe = folder / "quickstart.yaml"
     recipe.write_text(yaml.safe_dump({**quickstart, "data": data}, sort_keys=False))
-    assert len(load_plan(recipe).variants) == 9
-    # One of its variants, trained briefly, learns from this data through the runner.
+    assert len(load_plan(recipe).first_replicates()) == 9
+    # One of its variants, trained briefly (once), learns from this data through the runner.
     doc = {
         **quickstart,
+        "replicates": 1,
         "data": data,
         "train": {"epochs": 12, "early_stopping": {"enabled": False}},
         "pipeline": [

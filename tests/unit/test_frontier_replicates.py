@@ -291,3 +291,21 @@ def test_baseline_is_reported_by_robust(tmp_path: Path) -> None:
     assert found.baseline == ("r", "linear") and found.beats_baseline == 0
     code, out = invoke("frontier", run, "--robust")
     assert "baseline linear: no variant beats it significantly" in out
+
+
+def test_plot_draws_an_error_bar_per_variant_and_marks_steps_within_noise(study: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from effcli.frontier.plot import _draw_intervals, render_plot
+
+    result = frontier_of(study)
+    rows = result.with_intervals(result.rows)
+    ax = Figure().add_subplot()
+    _draw_intervals(ax, rows, "tflite_accuracy", "tflite_bytes", 1e-3, 100.0, "black")
+    (bars,) = ax.containers
+    segments = bars.lines[2][0].get_segments()  # one vertical segment per variant
+    assert len(segments) == len(rows)
+    lows = sorted(round(s[0][1], 6) for s in segments)
+    assert lows == sorted(round(v * 100, 6) for v in rows["tflite_accuracy_ci_low"])
+    png = render_plot(result)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -51,19 +51,21 @@ def keys_by_stage(path: Path) -> dict[str, set[str]]:
 
 def test_quickstart_shares_prefixes() -> None:
     plan = load_plan(QUICKSTART)
-    assert len(plan.variants) == 9
-    kinds = [n.kind for n in plan.nodes.values()]
+    assert len(plan.variants) == 9 * plan.replicates and plan.replicates == 3
+    kinds = [n.kind for n in plan.nodes.values() if n.replicate == 0]
     assert (kinds.count("train"), kinds.count("prune"), kinds.count("quantize")) == (3, 6, 9)
-    by_width: dict[float, set[str]] = {}
+    assert len(plan.nodes) == 18 * 3  # each replicate its own chains
+    by_width: dict[tuple[float, int], set[str]] = {}
     for variant in plan.variants:
-        by_width.setdefault(variant.knobs["train.width_multiplier"], set()).add(variant.nodes[0])
-    assert all(len(train_keys) == 1 for train_keys in by_width.values())
-    assert len(by_width) == 3
+        width = variant.knobs["train.width_multiplier"]
+        by_width.setdefault((width, variant.replicate), set()).add(variant.nodes[0])
+    assert all(len(train_keys) == 1 for train_keys in by_width.values())  # once per replicate
+    assert len(by_width) == 3 * 3
 
 
 def test_disabled_stage_variants_are_not_duplicated() -> None:
     plan = load_plan(QUICKSTART)
-    unpruned = [v for v in plan.variants if v.pipeline == "train>quantize"]
+    unpruned = [v for v in plan.first_replicates() if v.pipeline == "train>quantize"]
     assert len(unpruned) == 3
     assert all(
         v.knobs["prune.sparsity"] is None and v.knobs["prune.enabled"] is False for v in unpruned
@@ -181,10 +183,19 @@ def nodes_digest(plan: Any) -> str:
     return hashlib.sha256(",".join(sorted(plan.nodes)).encode()).hexdigest()
 
 
-def test_one_replicate_keeps_the_keys_of_runs_before_replicates() -> None:
-    plan = load_plan(QUICKSTART)
+def test_one_replicate_keeps_the_keys_of_runs_before_replicates(tmp_path: Path) -> None:
+    one = tmp_path / "configs"
+    one.mkdir()
+    (one / "base.yaml").write_text((ROOT / "configs" / "base.yaml").read_text())
+    single = tmp_path / "quickstart.yaml"
+    single.write_text(QUICKSTART.read_text().replace("replicates: 3\n", ""))
+    plan = load_plan(single)
     assert plan.replicates == 1 and [v.id for v in plan.variants] == QUICKSTART_VARIANTS
     assert nodes_digest(plan) == QUICKSTART_NODES_SHA256
+    # The replicated quickstart's replicate 0 is exactly those nodes.
+    replicated = load_plan(QUICKSTART)
+    first = {k: n for k, n in replicated.nodes.items() if n.replicate == 0}
+    assert hashlib.sha256(",".join(sorted(first)).encode()).hexdigest() == QUICKSTART_NODES_SHA256
     tour = load_plan(ROOT / "recipes" / "shrink_tour.yaml")
     assert len(tour.nodes) == 17 and nodes_digest(tour) == SHRINK_TOUR_NODES_SHA256
 

@@ -18,11 +18,12 @@ CIFAR = RECIPES / "paper_cifar10.yaml"
 
 
 def shape(plan: Plan) -> tuple[int, int, int]:
-    """(variants, trainings, students of the teacher)."""
-    trainings = sum(node.trains for node in plan.nodes.values())
-    (teacher,) = {dep for node in plan.nodes.values() for dep in node.deps}
-    students = sum(teacher in node.deps for node in plan.nodes.values())
-    return len(plan.variants), trainings, students
+    """(variants, trainings, students of the teacher) of one replicate."""
+    nodes = [node for node in plan.nodes.values() if node.replicate == 0]
+    trainings = sum(node.trains for node in nodes)
+    (teacher,) = {dep for node in nodes for dep in node.deps}
+    students = sum(teacher in node.deps for node in nodes)
+    return len(plan.first_replicates()), trainings, students
 
 
 @pytest.mark.parametrize(
@@ -35,11 +36,11 @@ def shape(plan: Plan) -> tuple[int, int, int]:
 def test_study_shape(recipe: str, widths: list[float], expected: tuple[int, int, int]) -> None:
     plan = load_plan(RECIPES / recipe, require_data=False)
     assert shape(plan) == expected
-    plain = [v for v in plan.variants if v.branch == "plain"]
+    plain = [v for v in plan.first_replicates() if v.branch == "plain"]
     assert sorted({v.knobs["train.width_multiplier"] for v in plain}) == widths
     assert all(v.pipeline.endswith(">quantize") for v in plan.variants if v.branch != "teacher")
     # The teacher is the widest augmented plain model: one node, trained once for both.
-    (teacher,) = [v for v in plan.variants if v.branch == "teacher"]
+    (teacher,) = [v for v in plan.first_replicates() if v.branch == "teacher"]
     assert any(teacher.leaf in v.nodes for v in plain)
 
 
