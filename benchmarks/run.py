@@ -263,7 +263,11 @@ def numerics(work: Path, repeats: int) -> dict[str, Any]:
             if proc.returncode != 0:
                 raise RuntimeError(f"{name}: {proc.stderr[-2000:]}")
             seconds[name].append(time.perf_counter() - start)
-            accuracy[name] = {r["variant"]: r["tflite_accuracy"] for r in rows(out)}
+            # By knob values: deterministic nodes have other keys, so other variant ids.
+            accuracy[name] = {
+                ",".join(str(v) for k, v in sorted(r.items()) if "." in k): r["tflite_accuracy"]
+                for r in rows(out)
+            }
             log(f"numerics {i + 1}/{repeats} {name}: {seconds[name][-1]:.1f}s")
     return {"seconds": seconds, "accuracy": accuracy}
 

@@ -23,8 +23,8 @@ from effcli.results.rundir import RunDir, unit_name
 # Quality columns whose per-sample predictions each artifact folder keeps (predictions.npy).
 PREDICTED = ("tflite_accuracy",)
 # Columns fixed by the architecture and export: equal in every replicate of a variant, or the
-# variant is flagged (gzip_bytes depends on the trained weights and may vary a little).
-STRUCTURAL = ("tflite_bytes", "params", "macs", "peak_memory_bytes", "unique_weights")
+# variant is flagged (gzip_bytes and unique_weights depend on the trained weights and vary).
+STRUCTURAL = ("tflite_bytes", "params", "macs", "peak_memory_bytes")
 NOT_AVERAGED = {"run", "variant", "replicate", "replicate_seed", "status", "error"}
 Key = tuple[str, str]  # (run, variant)
 
