@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.effdl-installed
 
-.PHONY: install run test test-fast bench lint fmt clean
+.PHONY: install run test test-all test-fast bench lint fmt clean
 
 # (Re)install when the dependency pins change; constraints.txt is the exact tested set.
 $(STAMP): pyproject.toml constraints.txt
@@ -19,6 +19,10 @@ run: install
 	$(BIN)/effdl frontier results/
 
 test: install
+	$(BIN)/python -m pytest -m "not full"
+
+# Everything, including the whole family x shrink-stage matrix (marked `full`).
+test-all: install
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -117,6 +117,15 @@ def default_8bit_quantize() -> tuple[Any, Any]:
     return default_8bit_quantize_registry, default_8bit_quantize_configs
 
 
+def efficientnet_builder() -> Any:
+    """tf_keras' EfficientNet constructor with free width/depth coefficients (the public API
+    has only B0..B7). Private imports of tf_keras live here only."""
+    __getattr__("keras")
+    from tf_keras.src.applications.efficientnet import EfficientNet
+
+    return EfficientNet
+
+
 # `tf`, `keras` and `tfmot` are public too, served by __getattr__ on first use.
 __all__ = [
     "ENVIRONMENT",

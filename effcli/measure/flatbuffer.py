@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from effcli.errors import EffdlError
+from effcli.measure._sparse import densify
 
 
 class InvalidFlatbuffer(EffdlError):
@@ -82,6 +83,7 @@ class LayerStats:
     kernel_nonzero: int
     unique_values: int  # distinct kernel values
     macs: int
+    encoding: str = "dense"  # how the file stores the kernel: dense, or sparse (TFLite's format)
 
     @property
     def sparsity(self) -> float:
@@ -160,10 +162,14 @@ class Flatbuffer:
             names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
             for code in self.model.operatorCodes or []
         ]
-        # A float16 model stores weights as float16 constants behind DEQUANTIZE ops.
+        self._dense: dict[int, np.ndarray] = {}  # sparse constants, densified once
+        # A float16 model stores weights as float16 constants behind DEQUANTIZE ops, a sparse
+        # one (EXPERIMENTAL_SPARSITY) as sparse constants behind DENSIFY ops: the op's output
+        # is that weight.
         self.dequantized: dict[int, int] = {}
         for op in self.graph.operators or []:
-            if self.op_type(op) == "DEQUANTIZE" and self.constant(int(op.inputs[0])) is not None:
+            kind = self.op_type(op)
+            if kind in ("DEQUANTIZE", "DENSIFY") and self.constant(int(op.inputs[0])) is not None:
                 self.dequantized[int(op.outputs[0])] = int(op.inputs[0])
 
     def op_type(self, op: Any) -> str:
@@ -193,7 +199,17 @@ class Flatbuffer:
         dtype = _DTYPES.get(tensor.type)
         if dtype is None:  # int4/string/...: count bytes, not values
             return np.frombuffer(raw, dtype=np.uint8)
-        return np.frombuffer(raw, dtype=dtype).reshape(self.shape(index) or (-1,))
+        values = np.frombuffer(raw, dtype=dtype)
+        if tensor.sparsity is not None:  # stored in TFLite's sparse encoding
+            if index not in self._dense:
+                self._dense[index] = densify(values, self.shape(index), tensor.sparsity)
+            return self._dense[index]
+        return values.reshape(self.shape(index) or (-1,))
+
+    def is_sparse(self, index: int) -> bool:
+        """Whether the tensor (or the constant behind a DEQUANTIZE/DENSIFY) is stored sparse."""
+        index = self.dequantized.get(index, index)
+        return index >= 0 and self.tensor(index).sparsity is not None
 
     def weight(self, index: int) -> tuple[int, np.ndarray] | None:
         """(stored tensor, data) of a weight input, looking through a float16 DEQUANTIZE."""
@@ -231,7 +247,7 @@ def model_stats(content: bytes | Path) -> ModelStats:
     params = nonzero = kernel_params = kernel_nonzero = unique = macs = 0
     for position, op in enumerate(ops):
         kind = fb.op_type(op)
-        if kind in SHAPE_OPS or kind == "DEQUANTIZE":
+        if kind in SHAPE_OPS or kind in ("DEQUANTIZE", "DENSIFY"):
             continue
         inputs = [int(i) for i in (op.inputs if op.inputs is not None else [])]
         constants = [(slot, w) for slot, i in enumerate(inputs) if (w := fb.weight(i)) is not None]
@@ -270,6 +286,7 @@ def model_stats(content: bytes | Path) -> ModelStats:
             kernel_nonzero=int(np.count_nonzero(kernel)),
             unique_values=int(len(np.unique(kernel))),
             macs=_macs(kind, out_shape, list(kernel.shape), in_shape),
+            encoding="sparse" if fb.tensor(kernel_index).sparsity is not None else "dense",
         )
         layers.append(layer)
         kernel_params += layer.kernel_params

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -185,6 +186,15 @@ class _Collector:
         """Every problem a plug-in's check finds, as located warning lines ending in `why`."""
         return [str(self.fail(where, f"{msg} ({why})")) for where, msg in self._checked(loc, found)]
 
+    def resolve(self, root: Path, path: str, loc: Loc) -> str:
+        """`path` (relative to the recipe's folder) made absolute, or a located error."""
+        try:
+            return str((root / path).expanduser().resolve())
+        except _PATH_ERRORS as exc:
+            raise self.fail(
+                loc, f"this path cannot be used ({type(exc).__name__}: {exc}); fix the path"
+            ) from None
+
     def _checked(
         self, loc: Loc, found: Callable[[], Iterable[tuple[Loc, str]]]
     ) -> list[tuple[Loc, str]]:
@@ -237,16 +247,21 @@ def validate_recipe(
         model_args = {"factory": model_doc.factory, "search_path": str(root), **model_args}
     elif model_doc.path is not None:
         family = families.get("path")
-        try:
-            model_path = str((root / model_doc.path).expanduser().resolve())
-        except _PATH_ERRORS as exc:
-            raise check.fail(
-                ("model", "path"),
-                f"this path cannot be used ({type(exc).__name__}: {exc}); fix the path",
-            ) from None
-        model_args = {"path": model_path, **model_args}
+        model_args = {"path": check.resolve(root, model_doc.path, ("model", "path")), **model_args}
     else:
         family = check.lookup(families, model_doc.family or "cnn", ("model", "family"))
+    if model_doc.weights is not None:
+        if "weights" not in family.Params.model_fields:
+            loaders = [
+                n for n in families.names() if "weights" in families.get(n).Params.model_fields
+            ]
+            raise check.fail(
+                ("model", "weights"),
+                f"family '{family.name}' loads no weights file; families that do: "
+                f"{', '.join(loaders)} (or start from a saved model with model.path)",
+            )
+        weights = check.resolve(root, model_doc.weights, ("model", "weights"))
+        model_args = {**model_args, "weights": weights}
     family_params = check.parse(family.Params, model_args, ("model", "args"))
     check.problems(("model",), partial(family.check, family_params), prefix=("model",))
 

@@ -161,6 +161,9 @@ class ModelDoc(StrictModel):
         description="'package.module:function' returning an uncompiled tf_keras model",
     )
     path: str | None = Field(None, description="a saved tf_keras model (.keras/.h5/SavedModel)")
+    weights: str | None = Field(
+        None, description="a weights file (.h5) for a family that loads one, e.g. mobilenet_v2"
+    )
     args: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

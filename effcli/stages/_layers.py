@@ -9,8 +9,15 @@ from pydantic import Field
 
 from effcli.stages.base import StageParams
 
-# Layers whose kernels TF-MOT can prune or cluster.
-PRUNABLE = ("Conv2D", "Conv1D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
+# Layers whose kernels TF-MOT can prune or cluster (MultiHeadAttention: prune only).
+PRUNABLE = (
+    "Conv2D",
+    "Conv1D",
+    "Dense",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "MultiHeadAttention",
+)
 LayerType = Literal["Conv2D", "Conv1D", "Dense", "DepthwiseConv2D", "SeparableConv2D"]
 
 
@@ -25,6 +32,46 @@ class LayerSelection(StageParams):
     layer_names: list[str] | None = Field(
         None, min_length=1, description="only layers whose name matches a glob, e.g. ['conv2_*']"
     )
+
+
+# The weight TF-MOT prunes and clusters in each layer type (its registries' choice).
+KERNEL_ATTRIBUTE = {"DepthwiseConv2D": "depthwise_kernel", "SeparableConv2D": "pointwise_kernel"}
+
+
+# Layer types TF-MOT's pruning and clustering registries accept but leave alone (they list no
+# weights for them): selected, they would only dilute the measured sparsity.
+UNTOUCHED = {
+    "DepthwiseConv2D": "TF-MOT prunes and clusters no depthwise kernel (its registries list no "
+    "weights for DepthwiseConv2D)"
+}
+
+
+def tfmot_targets(model: Any, names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """(layers TF-MOT really transforms, {left-alone layer: why})."""
+    skipped = {
+        n: UNTOUCHED[t] for n in names if (t := type(model.get_layer(n)).__name__) in UNTOUCHED
+    }
+    return [n for n in names if n not in skipped], skipped
+
+
+# The four projections TF-MOT's prune registry prunes in a MultiHeadAttention layer.
+ATTENTION_PROJECTIONS = ("_query_dense", "_key_dense", "_value_dense", "_output_dense")
+
+
+def kernels_of(layer: Any) -> list[Any]:
+    """Every kernel variable a layer's pruning touches: one, or attention's four projections."""
+    if type(layer).__name__ == "MultiHeadAttention":
+        return [getattr(layer, name).kernel for name in ATTENTION_PROJECTIONS]
+    return [kernel_of(layer)]
+
+
+def kernel_of(layer: Any) -> Any:
+    """The layer's kernel variable: `kernel`, or a depthwise/separable layer's own."""
+    return getattr(layer, KERNEL_ATTRIBUTE.get(type(layer).__name__, "kernel"))
+
+
+def has_kernel(layer: Any) -> bool:
+    return hasattr(layer, KERNEL_ATTRIBUTE.get(type(layer).__name__, "kernel"))
 
 
 def copy_model(model: Any) -> Any:

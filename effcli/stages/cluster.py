@@ -16,7 +16,15 @@ from pydantic import Field
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
-from effcli.stages._layers import NO_LAYER, LayerSelection, copy_model, selected
+from effcli.stages._layers import (
+    NO_LAYER,
+    LayerSelection,
+    copy_model,
+    has_kernel,
+    kernel_of,
+    selected,
+    tfmot_targets,
+)
 from effcli.stages._train_spec import FineTuneParams, fine_tune_resolved
 from effcli.stages._training import fine_tune
 from effcli.stages.base import Stage, StageContext, StageResult, stages
@@ -94,14 +102,20 @@ class ClusterStage(Stage[ClusterParams]):
         p = self.params
         preserve = bool(self.resolved["preserve_sparsity"])
         base = copy_model(self.keras_parent(parent).model)
+        clusterable, skipped = tfmot_targets(base, selected(base, p))
+        for name in [n for n in clusterable if not has_kernel(base.get_layer(n))]:
+            # MultiHeadAttention: four projection kernels, each with its own centroids, would
+            # break the one-kernel, n-values contract; clustering leaves attention float.
+            skipped[name] = "attention is not clustered (its four projections are pruned only)"
+        clusterable = [n for n in clusterable if n not in skipped]
         targets = [
             name
-            for name in selected(base, p)
-            if base.get_layer(name).kernel.shape.num_elements() > p.clusters
+            for name in clusterable
+            if kernel_of(base.get_layer(name)).shape.num_elements() > p.clusters
         ]
         if not targets:
             raise StageFailed(f"{NO_LAYER} (only layers with more weights than clusters count)")
-        zeros_before = {n: int(np.sum(base.get_layer(n).kernel.numpy() == 0)) for n in targets}
+        zeros_before = {n: int(np.sum(kernel_of(base.get_layer(n)).numpy() == 0)) for n in targets}
         init = getattr(tfmot.clustering.keras.CentroidInitialization, INITS[p.init])
 
         def wrap(layer: Any) -> Any:
@@ -125,7 +139,7 @@ class ClusterStage(Stage[ClusterParams]):
         kept: dict[str, float] = {}
         for name in targets:
             layer = model.get_layer(name)
-            kernel = layer.kernel.numpy()
+            kernel = kernel_of(layer).numpy()
             unique[name] = unique_counts(kernel, p.per_channel and type(layer).__name__ == "Conv2D")
             if zeros_before[name]:
                 kept[name] = min(1.0, float(np.sum(kernel == 0)) / zeros_before[name])
@@ -148,6 +162,7 @@ class ClusterStage(Stage[ClusterParams]):
             metrics=metrics,
             info={
                 "clusters": p.clusters,
+                "skipped_layers": skipped,
                 "preserve_sparsity": preserve,
                 "unique_weights": unique,
                 "zeros_kept": kept,

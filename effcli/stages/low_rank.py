@@ -17,9 +17,9 @@ from pydantic import Field, model_validator
 
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
+from effcli.models._rewrite import ChainItem, replace_layers
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import NO_LAYER, LayerSelection, selected
-from effcli.stages._rewrite import ChainItem, replace_layers
 from effcli.stages._train_spec import FineTuneParams, FineTuneRate, fine_tune_resolved
 from effcli.stages._training import check_finite, fine_tune
 from effcli.stages.base import Stage, StageContext, StageResult, stages

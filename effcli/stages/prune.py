@@ -16,7 +16,17 @@ from pydantic import Field, model_validator
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
-from effcli.stages._layers import NO_LAYER, PRUNABLE, LayerSelection, copy_model, selected
+from effcli.stages._channels import SOURCES, apply_cuts, plan_cuts
+from effcli.stages._layers import (
+    NO_LAYER,
+    PRUNABLE,
+    LayerSelection,
+    copy_model,
+    kernel_of,
+    kernels_of,
+    selected,
+    tfmot_targets,
+)
 from effcli.stages._train_spec import (
     FineTuneEpochs,
     FineTuneParams,
@@ -28,14 +38,17 @@ from effcli.stages.base import Stage, StageContext, StageResult, stages
 
 
 class PruneParams(LayerSelection, FineTuneParams):
-    structure: Literal["unstructured", "m_by_n"] = Field(
-        "unstructured", description="unstructured magnitude pruning, or m zeros in every n weights"
+    structure: Literal["unstructured", "m_by_n", "channels"] = Field(
+        "unstructured",
+        description="unstructured magnitude pruning, m zeros in every n weights, or removing "
+        "whole channels (a thinner model)",
     )
     sparsity: float | None = Field(
         None,
         ge=0,
         lt=1,
-        description="target fraction of zero weights in pruned kernels, 0 <= s < 1",
+        description="target fraction of zero weights in pruned kernels (channels: of filters "
+        "removed), 0 <= s < 1",
     )
     m_by_n: tuple[int, int] = Field(
         (2, 4), description="[m, n]: at least m zeros in every n consecutive input weights"
@@ -64,7 +77,27 @@ class PruneParams(LayerSelection, FineTuneParams):
 
     @model_validator(mode="after")
     def _structure_arguments(self) -> PruneParams:
-        if self.structure == "unstructured":
+        if self.structure == "channels":
+            if self.sparsity is None:
+                raise ValueError(
+                    "missing required key 'sparsity' (the fraction of filters to remove, e.g. 0.5)"
+                )
+            for key in ("m_by_n", "schedule", "ramp_begin", "ramp_end", "initial_sparsity"):
+                if key in self.model_fields_set:
+                    raise ValueError(
+                        f"'{key}' has no effect with structure channels (the filters are cut "
+                        "before the fine-tune); remove it"
+                    )
+            if "frequency" in self.model_fields_set:
+                raise ValueError("'frequency' has no effect with structure channels; remove it")
+            others = [t for t in self.layer_types or () if t not in SOURCES]
+            if others:
+                raise ValueError(
+                    f"structure channels cuts the filters of {' and '.join(SOURCES)} layers, not "
+                    f"{others[0]} (its channels follow the layer it reads); use layer_types "
+                    f"from {', '.join(SOURCES)}"
+                )
+        elif self.structure == "unstructured":
             if self.sparsity is None:
                 raise ValueError(
                     "missing required key 'sparsity' (target fraction of zero weights, e.g. 0.5)"
@@ -143,10 +176,12 @@ def kernel_sparsity(model: Any, layer_names: list[str]) -> tuple[float, dict[str
     per_layer: dict[str, float] = {}
     zeros = total = 0
     for name in layer_names:
-        kernel = model.get_layer(name).kernel.numpy()
-        per_layer[name] = float(np.mean(kernel == 0))
-        zeros += int(np.sum(kernel == 0))
-        total += kernel.size
+        kernels = [k.numpy() for k in kernels_of(model.get_layer(name))]
+        layer_zeros = sum(int(np.sum(k == 0)) for k in kernels)
+        layer_total = sum(k.size for k in kernels)
+        per_layer[name] = layer_zeros / layer_total
+        zeros += layer_zeros
+        total += layer_total
     return (zeros / total if total else 0.0), per_layer
 
 
@@ -159,6 +194,7 @@ class PruneStage(Stage[PruneParams]):
     examples = (
         {"sparsity": 0.5, "epochs": 2, "ramp_begin": 0.25, "initial_sparsity": 0.2},
         {"structure": "m_by_n", "epochs": 1},
+        {"structure": "channels", "sparsity": 0.5, "epochs": 1},
     )
 
     @classmethod
@@ -169,9 +205,10 @@ class PruneStage(Stage[PruneParams]):
         from effcli._tf import keras, tfmot
 
         p = self.params
+        if p.structure == "channels":
+            return self._channels(self.keras_parent(parent).model, ctx)
         base = copy_model(self.keras_parent(parent).model)
-        targets = selected(base, p)
-        skipped: dict[str, str] = {}
+        targets, skipped = tfmot_targets(base, selected(base, p))
         if p.structure == "m_by_n":
             # TF-MOT's m:n runs along input channels of Conv2D/Dense kernels only.
             for name in list(targets):
@@ -257,7 +294,7 @@ class PruneStage(Stage[PruneParams]):
         if p.structure == "m_by_n":
             m, n = p.m_by_n
             fractions = {
-                name: m_by_n_fraction(model.get_layer(name).kernel.numpy(), m, n)
+                name: m_by_n_fraction(kernel_of(model.get_layer(name)).numpy(), m, n)
                 for name in targets
             }
             info["m_by_n_groups_ok"] = fractions
@@ -272,5 +309,39 @@ class PruneStage(Stage[PruneParams]):
             artifact=KerasModel(model),
             metrics=metrics,
             info=info,
+            train_seconds=report.seconds,
+        )
+
+    def _channels(self, model: Any, ctx: StageContext) -> StageResult:
+        """Cut the lowest-L1 filters and rebuild the model thinner, then fine-tune it."""
+        p = self.params
+        targets = [n for n in selected(model, p) if type(model.get_layer(n)).__name__ in SOURCES]
+        cuts, refused = plan_cuts(model, targets, p.target)
+        if not cuts:
+            why = "; ".join(f"{n}: {r}" for n, r in list(refused.items())[:3]) or NO_LAYER
+            raise StageFailed(f"no layer's channels can be removed ({why})")
+        params_before = int(model.count_params())
+        thinner = apply_cuts(model, cuts)
+        report = fine_tune(
+            thinner, ctx, self.resolved, learning_rate=p.learning_rate, epochs=p.epochs
+        )
+        removed = sum(c.total - len(c.keep) for c in cuts)
+        total = sum(c.total for c in cuts)
+        return StageResult(
+            artifact=KerasModel(thinner),
+            metrics={
+                "prune_target_sparsity": p.target,
+                "prune_achieved_sparsity": removed / total,
+                "prune_channels_removed": float(removed),
+                "prune_params_before": float(params_before),
+                "prune_params_after": float(thinner.count_params()),
+            },
+            info={
+                "structure": "channels",
+                "cut_layers": {c.source: {"kept": len(c.keep), "of": c.total} for c in cuts},
+                "left_whole": refused,
+                "best_epoch": report.best_epoch,
+                "best_val_accuracy": report.best_val_accuracy,
+            },
             train_seconds=report.seconds,
         )

@@ -1,6 +1,7 @@
 """Shrink: quantization to a .tflite flatbuffer, post-training or quantization-aware.
 
 Modes:
+- `float32`: no quantization (the export a pipeline without this stage gets), for `sparse_format`.
 - `dynamic`: int8 weights, float activations (no calibration data).
 - `float16`: float16 weights, dequantized at load time on CPUs.
 - `int8`: full integer; ranges calibrated on a representative set from the training split (never
@@ -8,6 +9,10 @@ Modes:
 - `qat`: quantization-aware fine-tuning with TF-MOT, then an int8 export. After `prune` and/or
   `cluster` the stage picks TF-MOT's preserving scheme (PQAT, CQAT, PCQAT) so QAT does not undo
   them; layers TF-MOT cannot quantize stay float and are recorded.
+
+`sparse_format: true` stores pruned kernels in TFLite's sparse encoding when that is smaller and
+changes no output (see _export.py); rows say whether it was kept (`quantize_sparse_format`) and
+what the dense file would have weighed (`quantize_dense_bytes`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from pydantic import Field, model_validator
 from effcli.artifacts import Artifact, KerasModel, TFLiteModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
-from effcli.stages._layers import copy_model
+from effcli.stages._export import export, one_line
+from effcli.stages._layers import copy_model, has_kernel, kernel_of
 from effcli.stages._train_spec import FineTuneParams, fine_tune_resolved
 from effcli.stages._training import fine_tune
 from effcli.stages.base import Stage, StageContext, StageResult, stages
@@ -33,13 +39,18 @@ SCHEMES = ("default", "pqat", "cqat", "pcqat")
 
 
 class QuantizeParams(FineTuneParams):
-    mode: Literal["dynamic", "float16", "int8", "qat"] = "int8"
+    mode: Literal["float32", "dynamic", "float16", "int8", "qat"] = "int8"
     calibration_samples: int = Field(
         256, ge=1, le=100_000, description="training samples used to calibrate ranges, >= 1"
     )
     int8_io: bool = Field(True, description="int8 model input and output (int8 and qat modes)")
     scheme: Literal["auto", "default", "pqat", "cqat", "pcqat"] = Field(
         "auto", description="QAT scheme; auto preserves what earlier prune/cluster stages did"
+    )
+    sparse_format: bool = Field(
+        False,
+        description="true or false: store pruned kernels in TFLite's sparse encoding when it is "
+        "smaller and changes no output",
     )
 
     @model_validator(mode="after")
@@ -51,7 +62,7 @@ class QuantizeParams(FineTuneParams):
                     f"'{misplaced[0]}' applies to mode qat only (mode is {self.mode}); "
                     f"remove it or set mode: qat"
                 )
-        if self.mode in ("dynamic", "float16"):
+        if self.mode in ("float32", "dynamic", "float16"):
             for key in ("calibration_samples", "int8_io"):
                 if key in self.model_fields_set:
                     raise ValueError(
@@ -74,8 +85,14 @@ def auto_scheme(after_prune: bool, after_cluster: bool) -> str:
     return "pqat" if after_prune else "default"
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+def _encoding_metrics(encoding: dict[str, Any]) -> dict[str, float]:
+    """Row columns of a sparse-format export: kept (1) or not (0), and the dense file's bytes."""
+    if not encoding:
+        return {}
+    return {
+        "quantize_sparse_format": float(encoding["sparse_format"]),
+        "quantize_dense_bytes": float(encoding["dense_bytes"]),
+    }
 
 
 @stages.register("quantize")
@@ -86,6 +103,7 @@ class QuantizeStage(Stage[QuantizeParams]):
     produces = "tflite"
     version = 2  # 2: QAT export calibrates the ops QAT left without ranges
     examples = (
+        {"mode": "float32", "sparse_format": True},
         {"mode": "dynamic"},
         {"mode": "float16"},
         {"mode": "int8", "calibration_samples": 32},
@@ -125,11 +143,13 @@ class QuantizeStage(Stage[QuantizeParams]):
             if p.mode != "int8":
                 resolved.pop("calibration_samples")
                 resolved.pop("int8_io")
-            return resolved
-        resolved = fine_tune_resolved(stage, recipe)
-        if p.scheme == "auto":
-            before = cls._before(stage, recipe)
-            resolved["scheme"] = auto_scheme("prune" in before, "cluster" in before)
+        else:
+            resolved = fine_tune_resolved(stage, recipe)
+            if p.scheme == "auto":
+                before = cls._before(stage, recipe)
+                resolved["scheme"] = auto_scheme("prune" in before, "cluster" in before)
+        if not p.sparse_format:  # its default: the keys of nodes cached before it existed
+            resolved.pop("sparse_format", None)
         return resolved
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
@@ -139,26 +159,30 @@ class QuantizeStage(Stage[QuantizeParams]):
             return self._qat(keras_parent, ctx)
         from effcli._tf import tf
 
-        converter = tf.lite.TFLiteConverter.from_keras_model(keras_parent.model)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        info: dict[str, Any] = {"mode": p.mode}
-        if p.mode == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        elif p.mode == "int8":
-            samples = representative_samples(ctx.data.x_train, p.calibration_samples, ctx.seed)
+        samples = representative_samples(ctx.data.x_train, p.calibration_samples, ctx.seed)
 
-            def representative() -> Any:
-                for sample in samples:
-                    yield [sample[np.newaxis]]
+        def make_converter() -> Any:
+            converter = tf.lite.TFLiteConverter.from_keras_model(keras_parent.model)
+            converter.optimizations = [] if p.mode == "float32" else [tf.lite.Optimize.DEFAULT]
+            if p.mode == "float16":
+                converter.target_spec.supported_types = [tf.float16]
+            elif p.mode == "int8":
+                converter.representative_dataset = lambda: ([s[np.newaxis]] for s in samples)
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                if p.int8_io:
+                    converter.inference_input_type = tf.int8
+                    converter.inference_output_type = tf.int8
+            return converter
 
-            converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            if p.int8_io:
-                converter.inference_input_type = tf.int8
-                converter.inference_output_type = tf.int8
+        content, encoding = export(make_converter, p.mode, sparse=p.sparse_format, samples=samples)
+        info: dict[str, Any] = {"mode": p.mode, **encoding}
+        if p.mode == "int8":
             info["calibration_samples"] = len(samples)
-        content = _convert(converter, p.mode)
-        return StageResult(artifact=TFLiteModel(content, source=keras_parent), info=info)
+        return StageResult(
+            artifact=TFLiteModel(content, source=keras_parent),
+            metrics=_encoding_metrics(encoding),
+            info=info,
+        )
 
     # -- quantization-aware training -----------------------------------------------------------
     def _qat(self, parent: KerasModel, ctx: StageContext) -> StageResult:
@@ -184,7 +208,7 @@ class QuantizeStage(Stage[QuantizeParams]):
             plain = {
                 layer.name
                 for layer in base.layers
-                if hasattr(layer, "kernel") and bool(np.all(layer.kernel.numpy() != 0))
+                if has_kernel(layer) and bool(np.all(kernel_of(layer).numpy() != 0))
             }
         start = time.perf_counter()
         qat_model, left_float = quantize_what_it_can(base, scheme, plain)
@@ -195,25 +219,29 @@ class QuantizeStage(Stage[QuantizeParams]):
         if scheme_name in ("cqat", "pcqat"):
             qat_model = combine.strip_clustering_cqat(qat_model)
 
-        converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
         # Ops QAT put no ranges on (refused layers, the MUL/ADD a BatchNorm after an activation
         # becomes) are calibrated on training samples, so the whole graph can be integer.
         samples = representative_samples(ctx.data.x_train, p.calibration_samples, ctx.seed)
-        converter.representative_dataset = lambda: ([s[np.newaxis]] for s in samples)
-        io = "float"
-        if p.int8_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-            io = "int8"
-        content = _convert(converter, "qat")
+
+        def make_converter() -> Any:
+            converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([s[np.newaxis]] for s in samples)
+            if p.int8_io:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+            return converter
+
+        io = "int8" if p.int8_io else "float"
+        content, encoding = export(make_converter, "qat", sparse=p.sparse_format, samples=samples)
         quantized = [
             layer.name for layer in qat_model.layers if type(layer).__name__.startswith("Quantize")
         ]
         return StageResult(
             artifact=TFLiteModel(content, source=None),  # a QAT model has no plain Keras twin
-            metrics={"qat_float_layers": len(left_float)},
+            metrics={"qat_float_layers": len(left_float), **_encoding_metrics(encoding)},
             info={
+                **encoding,
                 "mode": "qat",
                 "scheme": scheme_name,
                 "io": io,
@@ -261,7 +289,7 @@ def quantize_what_it_can(
         layer.name
         for layer in model.layers
         if not isinstance(layer, keras.layers.InputLayer)
-        and not hasattr(layer, "kernel")
+        and not has_kernel(layer)
         and not default_registry.supports(layer)
     }
     left_float: dict[str, str] = {}
@@ -292,16 +320,36 @@ def quantize_what_it_can(
             reason = one_line(exc)
             name = _refused_layer(reason, model, set(left_float))
             if name is None:
-                raise StageFailed(f"QAT cannot quantize this model: {reason}") from None
-            has_kernel = bool(model.get_layer(name).trainable_weights) and hasattr(
-                model.get_layer(name), "kernel"
-            )
-            if name in output_only or has_kernel:
+                # A refusal naming a layer class (MultiHeadAttention cannot even be wrapped to
+                # quantize its output): every layer of it stays float, unannotated.
+                kinds = _refused_kinds(reason, model, set(left_float))
+                if not kinds:
+                    raise StageFailed(f"QAT cannot quantize this model: {reason}") from None
+                for layer in model.layers:
+                    if type(layer).__name__ in kinds and layer.name not in left_float:
+                        output_only.discard(layer.name)
+                        left_float[layer.name] = reason[:160]
+                continue
+            refused = model.get_layer(name)
+            if name in output_only or (bool(refused.trainable_weights) and has_kernel(refused)):
                 output_only.discard(name)
                 left_float[name] = reason[:160]
             else:
                 output_only.add(name)
     raise StageFailed("QAT refused too many layers; use a post-training mode instead")
+
+
+def _refused_kinds(reason: str, model: Any, done: set[str]) -> set[str]:
+    """The layer classes of the model (not yet left float) that a refusal names. A nested model
+    is never one: leaving a whole sub-model float is no QAT, so that refusal fails the node."""
+    from effcli._tf import keras
+
+    kinds = {
+        type(layer).__name__
+        for layer in model.layers
+        if layer.name not in done and not isinstance(layer, keras.Model)
+    }
+    return {kind for kind in kinds if re.search(rf"\b{re.escape(kind)}\b", reason)}
 
 
 def _refused_layer(reason: str, model: Any, done: set[str]) -> str | None:
@@ -314,10 +362,3 @@ def _refused_layer(reason: str, model: Any, done: set[str]) -> str | None:
     # Some messages quote the layer object or class: fall back to any layer name mentioned.
     mentioned = [n for n in names if re.search(rf"\b{re.escape(n)}\b", reason)]
     return mentioned[0] if len(mentioned) == 1 else None
-
-
-def _convert(converter: Any, mode: str) -> bytes:
-    try:
-        return converter.convert()
-    except Exception as exc:  # the converter's reason, on one line
-        raise StageFailed(f"{mode} conversion failed: {one_line(exc)}") from None

@@ -11,8 +11,8 @@ import pytest
 from effcli.artifacts import KerasModel
 from effcli.data.base import DataSplits
 from effcli.errors import StageFailed
+from effcli.models._rewrite import replace_layers
 from effcli.models.base import families
-from effcli.stages._rewrite import replace_layers
 from effcli.stages.base import StageContext, StageResult
 from effcli.stages.low_rank import LowRankParams, LowRankStage
 from tests.integration.helpers import random_splits

@@ -23,7 +23,7 @@ from effcli.stages.low_rank import (
 def test_importing_the_stage_does_not_import_tensorflow() -> None:
     code = (
         "import sys\n"
-        "import effcli.stages.low_rank, effcli.stages._rewrite\n"
+        "import effcli.stages.low_rank, effcli.models._rewrite\n"
         "print('tensorflow' in sys.modules, 'tf_keras' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

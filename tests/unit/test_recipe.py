@@ -75,7 +75,7 @@ CASES = [
         "sparsity out of range",
         "name: t\npipeline:\n  - stage: train\n  - stage: prune\n    sparsity: 1.5\n",
         "r.yaml:5: pipeline[1].sparsity: must be < 1.0 (got 1.5); allowed: target fraction of "
-        "zero weights in pruned kernels, 0 <= s < 1",
+        "zero weights in pruned kernels (channels: of filters removed), 0 <= s < 1",
     ),
     (
         "bad value inside a sweep points at that value's line",
@@ -90,7 +90,7 @@ CASES = [
                 - 1.5
         """,
         "r.yaml:8: pipeline[1].sparsity.sweep[1]: must be < 1.0 (got 1.5); allowed: target "
-        "fraction of zero weights in pruned kernels, 0 <= s < 1",
+        "fraction of zero weights in pruned kernels (channels: of filters removed), 0 <= s < 1",
     ),
     (
         "wrong type",

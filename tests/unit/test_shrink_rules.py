@@ -98,7 +98,7 @@ ORDER_CASES = [
         "name: t\npipelines:\n  small:\n    - stage: train\n  pruned:\n    - stage: train\n"
         "    - {stage: prune, sparsity: 1.5}\n",
         "r.yaml:7: pipelines.pruned[1].sparsity: must be < 1.0 (got 1.5); allowed: target "
-        "fraction of zero weights in pruned kernels, 0 <= s < 1",
+        "fraction of zero weights in pruned kernels (channels: of filters removed), 0 <= s < 1",
     ),
     (
         "a bad pipeline name",
