@@ -57,3 +57,19 @@ def test_paper_cifar10_validates_without_the_data_and_run_refuses(
         load_plan(CIFAR)
     result = CliRunner().invoke(app, ["run", str(CIFAR), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_efficient_architectures_recipe_shape() -> None:
+    # Four families at two widths, each int8, 80 % sparse-format and channel-pruned + int8; the
+    # three pipelines of a model share its trained base (one train node per model/replicate).
+    plan = load_plan(RECIPES / "efficient_architectures.yaml")
+    first = plan.first_replicates()
+    assert len(first) == 24 and {v.branch for v in first} == {"int8", "sparse", "channels"}
+    assert len(plan.variants) == 72 and len(plan.nodes) == 144
+    families = {
+        (v.knobs["model"]["family"], v.knobs["model"]["args"]["width_multiplier"]) for v in first
+    }
+    assert {family for family, _ in families} == {"cnn", "separable_cnn", "mobilenet_v2", "vit"}
+    assert len(families) == 8
+    trains = [n for n in plan.nodes.values() if n.replicate == 0 and n.kind == "train"]
+    assert len(trains) == 8
