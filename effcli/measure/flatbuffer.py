@@ -206,11 +206,6 @@ class Flatbuffer:
             return self._dense[index]
         return values.reshape(self.shape(index) or (-1,))
 
-    def is_sparse(self, index: int) -> bool:
-        """Whether the tensor (or the constant behind a DEQUANTIZE/DENSIFY) is stored sparse."""
-        index = self.dequantized.get(index, index)
-        return index >= 0 and self.tensor(index).sparsity is not None
-
     def weight(self, index: int) -> tuple[int, np.ndarray] | None:
         """(stored tensor, data) of a weight input, looking through a float16 DEQUANTIZE."""
         index = self.dequantized.get(index, index)

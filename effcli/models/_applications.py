@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from effcli.models._scaling import GrowParams
+from effcli.models._scaling import GrowParams, image_input
 from effcli.models._weights import load_by_name
 from effcli.models.base import ModelFamily
 from effcli.models.user import file_digest
@@ -102,10 +102,7 @@ class ApplicationFamily(ModelFamily[P]):
     def build(self, params: P, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
         from effcli._tf import keras
 
-        if len(input_shape) not in (2, 3):
-            raise ValueError(f"{self.name} needs image input (H, W, C); got shape {input_shape}")
-        inputs = keras.Input(shape=input_shape, name="input")
-        x = inputs if len(input_shape) == 3 else keras.layers.Reshape((*input_shape, 1))(inputs)
+        inputs, x = image_input(input_shape, self.name)
         height, width = input_shape[:2]
         _, _, resolution = params.effective()
         size = params.input_size or math.floor(max(height, width) * resolution + 0.5)

@@ -44,12 +44,21 @@ UNTOUCHED = {
     "DepthwiseConv2D": "TF-MOT prunes and clusters no depthwise kernel (its registries list no "
     "weights for DepthwiseConv2D)"
 }
+# Clustering also leaves attention alone: its four projection kernels, each with its own
+# centroids, would break the one-kernel, n-values contract the cluster stage measures.
+UNCLUSTERED = {
+    **UNTOUCHED,
+    "MultiHeadAttention": "attention is not clustered (its four projections are pruned only)",
+}
 
 
-def tfmot_targets(model: Any, names: list[str]) -> tuple[list[str], dict[str, str]]:
-    """(layers TF-MOT really transforms, {left-alone layer: why})."""
+def tfmot_targets(
+    model: Any, names: list[str], untouched: dict[str, str] = UNTOUCHED
+) -> tuple[list[str], dict[str, str]]:
+    """(layers TF-MOT really transforms, {left-alone layer: why}); `untouched` maps the layer
+    types the technique leaves alone to the reason."""
     skipped = {
-        n: UNTOUCHED[t] for n in names if (t := type(model.get_layer(n)).__name__) in UNTOUCHED
+        n: untouched[t] for n in names if (t := type(model.get_layer(n)).__name__) in untouched
     }
     return [n for n in names if n not in skipped], skipped
 

@@ -18,9 +18,9 @@ from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._layers import (
     NO_LAYER,
+    UNCLUSTERED,
     LayerSelection,
     copy_model,
-    has_kernel,
     kernel_of,
     selected,
     tfmot_targets,
@@ -102,12 +102,7 @@ class ClusterStage(Stage[ClusterParams]):
         p = self.params
         preserve = bool(self.resolved["preserve_sparsity"])
         base = copy_model(self.keras_parent(parent).model)
-        clusterable, skipped = tfmot_targets(base, selected(base, p))
-        for name in [n for n in clusterable if not has_kernel(base.get_layer(n))]:
-            # MultiHeadAttention: four projection kernels, each with its own centroids, would
-            # break the one-kernel, n-values contract; clustering leaves attention float.
-            skipped[name] = "attention is not clustered (its four projections are pruned only)"
-        clusterable = [n for n in clusterable if n not in skipped]
+        clusterable, skipped = tfmot_targets(base, selected(base, p), UNCLUSTERED)
         targets = [
             name
             for name in clusterable
