@@ -127,6 +127,20 @@ def resize_images(x: Any, resolution: float) -> Any:
     return keras.layers.Resizing(new_height, new_width, name="resize")(x)
 
 
+def sequence_input(input_shape: tuple[int, ...], family: str) -> tuple[Any, Any]:
+    """The input layer ("input") of a sequence family and a (batch, L, 1, C) view of it: the
+    sequence families convolve with (k, 1) Conv2D kernels, which TF-MOT's QAT supports."""
+    from effcli._tf import keras
+
+    if len(input_shape) not in (1, 2) or min(input_shape) < 1:
+        raise ValueError(
+            f"the {family} family needs sequence input (L,) or (L, C); got shape {input_shape}"
+        )
+    channels = input_shape[1] if len(input_shape) == 2 else 1
+    inputs = keras.Input(shape=input_shape, name="input")
+    return inputs, keras.layers.Reshape((input_shape[0], 1, channels), name="reshape")(inputs)
+
+
 def image_input(input_shape: tuple[int, ...], family: str) -> tuple[Any, Any]:
     """The input layer ("input") of an image family and a (batch, H, W, C) view of it."""
     from effcli._tf import keras

@@ -43,6 +43,20 @@ def embedding_width(params: TransformerParams, width: float) -> int:
     return max(heads, scaled(params.dim, width) // heads * heads)
 
 
+def classifier(
+    inputs: Any, embedded: Any, params: TransformerParams, num_classes: int, prefix: str
+) -> Any:
+    """The model from `inputs` to logits, given the patch embedding (batch, H', W', dim): its
+    grid of tokens through the encoder, then a logits Dense."""
+    from effcli._tf import keras
+
+    grid = (int(embedded.shape[1]), int(embedded.shape[2]))
+    dim = int(embedded.shape[-1])
+    tokens = keras.layers.Reshape((grid[0] * grid[1], dim), name="patches")(embedded)
+    outputs = keras.layers.Dense(num_classes, name="logits")(encoder(tokens, params, grid, prefix))
+    return keras.Model(inputs, outputs, name=params.tag(prefix))
+
+
 def encoder(tokens: Any, params: TransformerParams, grid: tuple[int, int], prefix: str) -> Any:
     """Position-encode `tokens` (batch, grid[0] * grid[1], dim) and run the encoder blocks;
     returns the pooled (batch, dim) features."""

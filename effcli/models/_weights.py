@@ -9,7 +9,6 @@ or a file sharing no layer name with the model, is an error naming the layer and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,14 +16,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from effcli._tf import keras
-
-
-@dataclass(frozen=True)
-class LoadedWeights:
-    """What a weights file gave a model: the layers loaded, and the ones left as initialised."""
-
-    loaded: tuple[str, ...]
-    left: tuple[str, ...]  # the head and/or the stem, whose shapes differ
 
 
 def _file_layers(path: Path) -> dict[str, list[np.ndarray]]:
@@ -56,13 +47,12 @@ def _shapes(arrays: list[np.ndarray]) -> str:
     return ", ".join(str(tuple(a.shape)) for a in arrays) or "no weights"
 
 
-def load_by_name(model: keras.Model, path: Path) -> LoadedWeights:
+def load_by_name(model: keras.Model, path: Path) -> None:
     """Set `model`'s layers from the file's layers of the same name; see the module docstring."""
     stored = _file_layers(path)
     weighted = [layer for layer in model.layers if layer.weights]
     may_differ = {weighted[0].name, weighted[-1].name} if weighted else set()
     loaded: list[str] = []
-    left: list[str] = []
     for layer in weighted:
         arrays = stored.get(layer.name)
         if arrays is None:
@@ -74,9 +64,7 @@ def load_by_name(model: keras.Model, path: Path) -> LoadedWeights:
         if fits:
             layer.set_weights(arrays)
             loaded.append(layer.name)
-        elif layer.name in may_differ:
-            left.append(layer.name)
-        else:
+        elif layer.name not in may_differ:  # the stem or head may differ: left initialised
             raise ValueError(
                 f"{path.name}: layer '{layer.name}' has shapes {_shapes(arrays)} in the file but "
                 f"{_shapes(mine)} in the model; the file was saved from another architecture or "
@@ -87,4 +75,3 @@ def load_by_name(model: keras.Model, path: Path) -> LoadedWeights:
             f"{path.name}: no layer of the file fits the model (file layers: "
             f"{', '.join(list(stored)[:3]) or 'none'}...); it was saved from another architecture"
         )
-    return LoadedWeights(tuple(loaded), tuple(left))

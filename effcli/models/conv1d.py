@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from effcli.models._scaling import GrowParams, repeats, resize_images, scaled
+from effcli.models._scaling import GrowParams, repeats, resize_images, scaled, sequence_input
 from effcli.models.base import ModelFamily, families
 
 if TYPE_CHECKING:
@@ -43,15 +43,8 @@ class Conv1DNet(ModelFamily[Conv1DParams]):
     ) -> keras.Model:
         from effcli._tf import keras
 
-        if len(input_shape) not in (1, 2) or min(input_shape) < 1:
-            raise ValueError(
-                f"the conv1d family needs sequence input (L,) or (L, C); got shape {input_shape}"
-            )
+        inputs, x = sequence_input(input_shape, "conv1d")
         w, d, r = params.effective()
-        length = input_shape[0]
-        channels = input_shape[1] if len(input_shape) == 2 else 1
-        inputs = keras.Input(shape=input_shape, name="input")
-        x = keras.layers.Reshape((length, 1, channels), name="reshape")(inputs)
         x = resize_images(x, r)
         length = int(x.shape[1])
         convs = repeats(CONVS_PER_BLOCK, d)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from effcli.models._scaling import resize_images
-from effcli.models._transformer import TransformerParams, embedding_width, encoder
+from effcli.models._scaling import resize_images, sequence_input
+from effcli.models._transformer import TransformerParams, classifier, embedding_width
 from effcli.models.base import ModelFamily, families
 
 if TYPE_CHECKING:
@@ -32,14 +32,7 @@ class SequenceTransformer(ModelFamily[SequenceTransformerParams]):
     ) -> keras.Model:
         from effcli._tf import keras
 
-        if len(input_shape) not in (1, 2) or min(input_shape) < 1:
-            raise ValueError(
-                f"the transformer family needs sequence input (L,) or (L, C); got {input_shape}"
-            )
-        length = input_shape[0]
-        channels = input_shape[1] if len(input_shape) == 2 else 1
-        inputs = keras.Input(shape=input_shape, name="input")
-        x = keras.layers.Reshape((length, 1, channels), name="reshape")(inputs)
+        inputs, x = sequence_input(input_shape, "transformer")
         width, _, resolution = params.effective()
         x = resize_images(x, resolution)
         patch = params.patch_size
@@ -50,8 +43,4 @@ class SequenceTransformer(ModelFamily[SequenceTransformerParams]):
             )
         dim = embedding_width(params, width)
         x = keras.layers.Conv2D(dim, (patch, 1), strides=(patch, 1), name="patch_embed")(x)
-        grid = (int(x.shape[1]), 1)
-        tokens = keras.layers.Reshape((grid[0], dim), name="patches")(x)
-        features = encoder(tokens, params, grid, "transformer")
-        outputs = keras.layers.Dense(num_classes, name="logits")(features)
-        return keras.Model(inputs, outputs, name=params.tag("transformer"))
+        return classifier(inputs, x, params, num_classes, "transformer")

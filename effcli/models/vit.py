@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from effcli.models._scaling import image_input, resize_images
-from effcli.models._transformer import TransformerParams, embedding_width, encoder
+from effcli.models._transformer import TransformerParams, classifier, embedding_width
 from effcli.models.base import ModelFamily, families
 
 if TYPE_CHECKING:
@@ -46,8 +46,4 @@ class ViT(ModelFamily[ViTParams]):
             )
         dim = embedding_width(params, width)
         x = keras.layers.Conv2D(dim, patch, strides=patch, name="patch_embed")(x)
-        grid = (int(x.shape[1]), int(x.shape[2]))
-        tokens = keras.layers.Reshape((grid[0] * grid[1], dim), name="patches")(x)
-        features = encoder(tokens, params, grid, "vit")
-        outputs = keras.layers.Dense(num_classes, name="logits")(features)
-        return keras.Model(inputs, outputs, name=params.tag("vit"))
+        return classifier(inputs, x, params, num_classes, "vit")
