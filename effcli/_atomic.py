@@ -8,6 +8,7 @@ for finished work.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -19,6 +20,21 @@ from typing import Any
 import yaml
 
 TEMP_GLOB = ".*.tmp*"
+
+
+@contextmanager
+def locked(path: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if absent) for the block: the run lock,
+    the results and tracking locks. With `wait=False`, BlockingIOError at once when another
+    process holds it (enter it apart from the block, e.g. with an ExitStack, to tell the two
+    apart). Released when the block ends, or when the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def temp_path(path: Path, suffix: str = "") -> Path:

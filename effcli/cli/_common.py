@@ -1,19 +1,23 @@
-"""What every command shares: consoles, --debug, and turning errors into one line."""
+"""What every command shares: consoles, --debug, turning errors into one line, `--format json`,
+`--set` and the results root."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from effcli.errors import EffdlError
+from effcli.errors import EffdlError, RecipeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,12 +35,89 @@ def set_debug(value: bool) -> None:
         os.environ["EFFDL_DEBUG"] = "1"
 
 
-def print_warnings(lines: list[str]) -> None:
-    """Plan-time advice, one yellow line each on stderr (with plug-ins that failed to load)."""
+def print_warnings(lines: list[str]) -> list[str]:
+    """Plan-time advice, one yellow line each on stderr (with plug-ins that failed to load);
+    returns the lines printed."""
     from effcli.registry import plugin_problems
 
-    for line in [*plugin_problems(), *lines]:
+    shown = [*plugin_problems(), *lines]
+    for line in shown:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", markup=True)
+    return shown
+
+
+class Format(StrEnum):
+    """`--format` of plan, validate, measure and run: a rich table (and lines), or one JSON
+    document on stdout (warnings and progress go to stderr, so stdout always parses)."""
+
+    table = "table"
+    json = "json"
+
+
+def format_option() -> Any:
+    return typer.Option(Format.table, "--format", help="table, or json on stdout.")
+
+
+def emit_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def set_option() -> Any:
+    return typer.Option(
+        None,
+        "--set",
+        metavar="KEY=VALUE",
+        help="Change a recipe key for this run, VALUE in YAML: train.epochs=2, "
+        "pipeline.1.sparsity=0.5, 'model.args.width_multiplier={sweep: [0.5, 1]}'. "
+        "+KEY=VALUE adds a key the recipe lacks. Repeatable.",
+    )
+
+
+RESULTS_ENV = "EFFDL_RESULTS"
+
+
+def results_root() -> Path:
+    """Where run directories go by default: $EFFDL_RESULTS, else results/ (relative to here)."""
+    return Path(os.environ.get(RESULTS_ENV) or "results")
+
+
+def _split_fix(message: str) -> tuple[str, str | None]:
+    """'what is wrong; how to fix it' -> both parts: the first '; ' outside brackets separates
+    them (recipe errors are phrased that way); None when there is no fix part."""
+    depth = 0
+    for i, char in enumerate(message):
+        depth += char in "([{"
+        depth -= depth > 0 and char in ")]}"
+        if depth == 0 and message.startswith("; ", i):
+            return message[:i], message[i + 2 :]
+    return message, None
+
+
+def problem(exc: EffdlError) -> dict[str, Any]:
+    """An error as a JSON object: where (file and line, or the `--set` that caused it; the
+    recipe path such as `pipeline[1].sparsity`), what is wrong, the fix, and the one line."""
+    from effcli.recipe.source import OVERRIDE
+
+    file: str | None = None
+    line: int | None = None
+    path: str | None = None
+    override: str | None = None
+    text = str(exc)
+    if isinstance(exc, RecipeError):
+        file, line, path, text = exc.file, exc.line, exc.path, exc.message
+        if file is not None and file.startswith(f"{OVERRIDE} "):
+            override = file[len(OVERRIDE) + 1 :]
+            file = None
+    message, fix = _split_fix(text)
+    return {
+        "file": file,
+        "set": override,
+        "line": line,
+        "path": path,
+        "message": message,
+        "fix": fix,
+        "error": str(exc),
+    }
 
 
 def reports_errors(func: F) -> F:
@@ -67,3 +148,27 @@ def reports_errors(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_tracked(kind: str, tracked: Any, where: Console, *, new_only: bool = False) -> None:
+    """One line for a tracker's TrackSummary: how many of the run's rows the store holds (or,
+    `new_only`, how many were logged now), where, and for a local SQLite store how to browse it.
+    Rows that could not be logged are counted; the tracker's warnings say why."""
+    runs = tracked.logged if new_only else tracked.logged + tracked.skipped
+    extra = f", {tracked.skipped} logged before" if new_only and tracked.skipped else ""
+    if tracked.failed:
+        extra += f", {len(tracked.failed)} not logged"
+    where.print(
+        f"{kind}: {runs} runs logged to {tracked.uri} (experiment {tracked.experiment}){extra}",
+        markup=False,
+    )
+    if kind == "mlflow" and str(tracked.uri).startswith("sqlite:"):
+        where.print(
+            f"  a local store: browse it with mlflow ui --backend-store-uri {tracked.uri}",
+            markup=False,
+        )
+    if kind == "tensorboard":
+        where.print(
+            f"  view with: tensorboard --logdir {tracked.uri} (pip install tensorboard)",
+            markup=False,
+        )

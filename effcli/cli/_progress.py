@@ -71,9 +71,10 @@ class RichReporter:
         (self.progress.console if self.task is not None else self.console).print(line)
 
     def variant_finished(self, variant: Variant, status: str, error: str) -> None:
-        knobs = " ".join(f"{k}={v}" for k, v in variant.knobs.items() if v is not None)
         mark = "[green]ok[/]    " if status == "ok" else "[red]failed[/]"
-        line = f"{self._elapsed()}  {mark} {variant.unit} {variant.pipeline} {escape(knobs)}"
+        replicate = f" (replicate {variant.replicate})" if variant.replicate else ""
+        name = escape(variant.label or variant.pipeline)
+        line = f"{self._elapsed()}  {mark} {name}{replicate} [dim]{variant.unit}[/]"
         if error:
             line += f"  [red]{escape(error)}[/]"
         (self.progress.console if self.task is not None else self.console).print(line)

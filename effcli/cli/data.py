@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from effcli.cli._common import console, print_warnings, reports_errors
+from effcli.cli._common import console, print_warnings, reports_errors, set_option
 
 _MAX_LISTED = 20  # classes listed one by one; more are summarized
 
@@ -38,12 +38,21 @@ def _stats(x: np.ndarray) -> list[str]:
 
 
 @reports_errors
-def data(recipe: Path = typer.Argument(..., help="The recipe YAML file.")) -> None:
-    """Load the recipe's data (no training) and print source, shapes, classes and splits."""
+def data(
+    recipe: Path = typer.Argument(..., help="The recipe YAML file."),
+    overrides: list[str] | None = set_option(),
+) -> None:
+    """Load the recipe's data (no training) and print source, shapes, classes and splits.
+
+    [bold]Examples:[/]
+
+      effdl data recipes/quickstart.yaml
+      effdl data recipes/quickstart.yaml --set +data.max_samples=100
+    """
     from effcli.data.base import DataSplits, load_splits
     from effcli.plan import load_plan
 
-    plan = load_plan(recipe)
+    plan = load_plan(recipe, overrides=overrides or [])
     print_warnings(plan.warnings)
     source = plan.data_spec["source"]
     # Relative data paths are relative to the recipe's folder, as in `effdl run`.

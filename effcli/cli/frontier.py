@@ -49,7 +49,7 @@ def _emit(
 
 
 def _numeric(columns: list[str]) -> set[str]:
-    text = {"run", "variant", "pipeline", "branch", "baseline", "frontier"}
+    text = {"run", "variant", "label", "pipeline", "branch", "baseline", "frontier"}
     return {c for c in columns if c not in text}
 
 
@@ -95,12 +95,27 @@ def frontier(
     ),
     all_rows: bool = typer.Option(False, "--all", help="List every ok variant; ★ marks the front."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, csv or json."),
+    columns: str | None = typer.Option(
+        None,
+        "--columns",
+        "-c",
+        help="Table columns to show, comma-separated (e.g. 'label,tflite_accuracy_mean,"
+        "tflite_accuracy_ci,tflite_bytes'); default: as many as fit the terminal, most "
+        "important first.",
+    ),
     plot: Path | None = typer.Option(
         None, "--plot", help="Also draw quality vs the first footprint to FILE (.png/.svg/.pdf)."
     ),
     log_x: bool = typer.Option(False, "--log-x", help="Log scale for the plot's footprint axis."),
 ) -> None:
-    """Best quality per footprint: the Pareto frontier of every ok variant, with intervals."""
+    """Best quality per footprint: the Pareto frontier of every ok variant, with intervals.
+
+    [bold]Examples:[/]
+
+      effdl frontier results/
+      effdl frontier results/quickstart --robust --footprint gzip_bytes
+      effdl frontier results/ --where 'tflite_bytes<100KB' --best --format json
+    """
     from effcli.errors import UsageError
     from effcli.frontier import load_results
     from effcli.frontier.constraints import parse_constraints
@@ -128,19 +143,57 @@ def frontier(
 
         size = save_plot(result, plot, log_x=log_x)
         err_console.print(f"wrote {plot} ({size / 1000:.1f} KB)")
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if compare is not None:
         _compare(result, compare, output)
     elif robust:
-        _robust(result, output)
+        _robust(result, output, chosen)
     elif best:
-        _best(result, output)
+        _best(result, output, chosen)
     else:
-        _front(result, all_rows, output)
+        _front(result, all_rows, output, chosen)
 
 
-def _front(result: Frontier, all_rows: bool, output: OutputFormat) -> None:
+def _say(*objects: object, soft_wrap: bool = False) -> None:
+    """Print wrapped to the terminal (tables and notes alike)."""
+    console.print(*objects, soft_wrap=soft_wrap)
+
+
+def _print_table(
+    shown: pd.DataFrame, columns: list[str], title: str, chosen: list[str] | None
+) -> None:
+    """The table, fitted to the terminal (columns dropped from the least important) unless
+    --columns chose them; says what it left out."""
+    from effcli.frontier.table import frontier_table
+
+    if chosen is not None:
+        unknown = [c for c in chosen if c not in shown.columns]
+        if unknown:
+            from effcli.errors import UsageError
+            from effcli.registry import did_you_mean
+
+            internal = ("_low", "_high", "_p", "_significant", "_std")
+            names = [c for c in shown.columns if not c.startswith("_") and not c.endswith(internal)]
+            raise UsageError(
+                f"--columns: no column '{unknown[0]}'{did_you_mean(unknown[0], names)}; "
+                f"columns: {', '.join(names)}"
+            )
+        columns = chosen
+    width = None if chosen is not None else console.width
+    table, dropped = frontier_table(shown, columns, title, _numeric(columns), width)
+    _say(table)
+    if dropped:
+        _say(
+            f"[dim]not shown (terminal width {console.width}): {', '.join(dropped)}; "
+            "choose with --columns or --format csv[/]"
+        )
+
+
+def _front(
+    result: Frontier, all_rows: bool, output: OutputFormat, chosen: list[str] | None = None
+) -> None:
     from effcli.frontier.significance import front_steps
-    from effcli.frontier.table import decorate, frontier_table
+    from effcli.frontier.table import decorate
 
     rows = front_steps(result, result.with_intervals(result.front))
     if all_rows:  # every variant, with the front's steps where it has them
@@ -150,16 +203,15 @@ def _front(result: Frontier, all_rows: bool, output: OutputFormat) -> None:
     if output is not OutputFormat.table:
         _emit(rows, output, marked=all_rows)
         return
-    columns = result.display_columns(all_rows)
-    if result.uncertainty is not None:
-        columns = [*columns, "vs_smaller"]
+    step = "vs_smaller" if result.uncertainty is not None else None
+    columns = result.display_columns(all_rows, step)
     shown = decorate(rows, result.quality)
     if all_rows:
         shown = shown.assign(frontier=shown["on_frontier"].map({True: "★", False: ""}))
         columns = ["frontier", *columns]
     goal = f"max {result.quality}, min {', '.join(result.footprints)}"
     title = f"Pareto frontier: {goal}{_subtitle(result)}"
-    console.print(frontier_table(shown, columns, title, _numeric(columns)))
+    _print_table(shown, columns, title, chosen)
     _method_note(result)
 
 
@@ -167,16 +219,16 @@ def _method_note(result: Frontier) -> None:
     """How the intervals and tests were made, and what `*` and `≈` mean."""
     if result.uncertainty is None:
         return
-    console.print(
+    _say(
         f"intervals: {result.uncertainty.method}; vs_smaller: quality minus the next smaller "
         "frontier point, paired on the same test samples: * significant, ≈ within noise"
     )
 
 
-def _best(result: Frontier, output: OutputFormat) -> None:
+def _best(result: Frontier, output: OutputFormat, chosen: list[str] | None = None) -> None:
     from effcli.frontier import NoMatch
     from effcli.frontier.significance import runners_up
-    from effcli.frontier.table import decorate, frontier_table
+    from effcli.frontier.table import decorate
 
     if result.rows.empty:
         raise NoMatch(
@@ -196,72 +248,71 @@ def _best(result: Frontier, output: OutputFormat) -> None:
     columns = result.display_columns(all_rows=False)
     title = f"Best: max {result.quality}, then min {', '.join(result.footprints)}"
     title += _subtitle(result, best=True)
-    console.print(frontier_table(decorate(best, result.quality), columns, title, _numeric(columns)))
+    _print_table(decorate(best, result.quality), columns, title, chosen)
     if result.uncertainty is None:
         return
     if close.empty:
-        console.print("no other variant is within noise of it: it is significantly the best")
+        _say("no other variant is within noise of it: it is significantly the best")
         return
     close = result.with_intervals(close)
     title = (
-        f"Runners-up within noise of {best.iloc[0]['variant']} (vs_best: their quality minus "
+        f"Runners-up within noise of {best.iloc[0]['label']} (vs_best: their quality minus "
         f"its, not significant at {result.uncertainty.confidence:.0%})"
     )
-    columns = [*columns, "vs_best"]
-    console.print(
-        frontier_table(decorate(close, result.quality), columns, title, _numeric(columns))
-    )
+    columns = result.display_columns(all_rows=False, step="vs_best")
+    _print_table(decorate(close, result.quality), columns, title, chosen)
 
 
-def _robust(result: Frontier, output: OutputFormat) -> None:
+def _robust(result: Frontier, output: OutputFormat, chosen: list[str] | None = None) -> None:
     from effcli.frontier.significance import robust_set
-    from effcli.frontier.table import decorate, format_value, frontier_table
+    from effcli.frontier.table import decorate, format_value
 
     found = robust_set(result)
     rows = result.with_intervals(found.candidates)
     if output is not OutputFormat.table:
         _emit(rows, output)
         return
-    columns = [*result.display_columns(all_rows=True), "vs_best"]
+    columns = result.display_columns(all_rows=True, step="vs_best")
     shown = decorate(rows, result.quality)
     n = len(rows)
     title = (
         f"Robust candidates: {n} of {len(result.rows)} ok variants that no variant beats "
         f"significantly in {result.quality} at no larger {', '.join(result.footprints)}"
     )
-    console.print(frontier_table(shown, columns, title, _numeric(columns)))
+    _print_table(shown, columns, title, chosen)
     assert result.uncertainty is not None
     is_best = (shown["run"] == found.best[0]) & (shown["variant"] == found.best[1])
     within = shown[is_best | shown["vs_best_significant"].eq(False)]
     take = rows[(rows["run"] == found.take[0]) & (rows["variant"] == found.take[1])].iloc[0]
     size = ", ".join(format_value(f, take[f]) for f in result.footprints)
     if len(within) == n and n > 1:
-        console.print(
-            f"these {n} are indistinguishable from the best ({found.best[1]}); take the "
-            f"smallest: [bold]{found.take[1]}[/] ({size})"
+        _say(
+            f"these {n} are indistinguishable from the best ({result.label_of(found.best)}); take "
+            f"the smallest: [bold]{result.label_of(found.take)}[/] ({size})"
         )
     else:
-        console.print(
-            f"{len(within)} of the {n} are within noise of the best ({found.best[1]}); the "
-            f"smallest of them: [bold]{found.take[1]}[/] ({size})"
+        _say(
+            f"{len(within)} of the {n} are within noise of the best ({result.label_of(found.best)}); "
+            f"the smallest of them: [bold]{result.label_of(found.take)}[/] ({size})"
         )
     if found.untested:
-        console.print(
+        _say(
             f"{found.untested} variant(s) have no per-sample predictions (runs of an earlier "
             "effdl): kept as candidates, never tested"
         )
     if found.baseline is not None:
         if found.beats_baseline:
-            console.print(
-                f"baseline {found.baseline[1]}: {found.beats_baseline} variant(s) beat it "
+            _say(
+                f"baseline {result.label_of(found.baseline)}: {found.beats_baseline} variant(s) beat it "
                 "significantly"
             )
         else:
-            console.print(
-                f"[bold]baseline {found.baseline[1]}: no variant beats it significantly[/] "
+            _say(
+                f"[bold]baseline {result.label_of(found.baseline)}: no variant beats it "
+                "significantly[/] "
                 "(the simplest model does as well here)"
             )
-    console.print(f"tests: paired bootstrap on the same test samples; {result.uncertainty.method}")
+    _say(f"tests: paired bootstrap on the same test samples; {result.uncertainty.method}")
 
 
 def _compare(result: Frontier, names: tuple[str, str], output: OutputFormat) -> None:
@@ -296,17 +347,17 @@ def _compare(result: Frontier, names: tuple[str, str], output: OutputFormat) -> 
     for key in (a, b):
         estimate = result.uncertainty.estimate(key)
         assert estimate is not None
-        console.print(
-            f"{key[1]}: {q} {format_value(q, estimate.mean)} "
+        _say(
+            f"{result.label_of(key)}: {q} {format_value(q, estimate.mean)} "
             f"{format_interval(q, estimate.low, estimate.high)} over {estimate.n_replicates} "
             f"replicate(s)"
         )
     verdict = "significant" if d.significant else "not significant: within noise"
-    console.print(
-        f"{a[1]} - {b[1]}: {format_difference(q, d.mean, d.low, d.high, d.significant)[2:]}, "
+    _say(
+        f"{result.label_of(a)} - {result.label_of(b)}: {format_difference(q, d.mean, d.low, d.high, d.significant)[2:]}, "
         f"p = {d.p_value:.3g} ({verdict}); paired on {found.n_samples} test samples"
     )
-    console.print(f"tests: {result.uncertainty.method}")
+    _say(f"tests: {result.uncertainty.method}")
 
 
 def _subtitle(result: Frontier, best: bool = False) -> str:

@@ -9,12 +9,20 @@ artifacts/<name>/, so `effdl frontier DIR results/` places them on one frontier 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
 import typer
 
-from effcli.cli._common import console, err_console, reports_errors
+from effcli.cli._common import (
+    Format,
+    console,
+    emit_json,
+    err_console,
+    format_option,
+    reports_errors,
+)
 from effcli.errors import UsageError
 
 TABLE_COLUMNS = (
@@ -57,10 +65,22 @@ def measure(
         None, "--out", "-o", help="Write DIR/results.csv (same schema as runs) and artifacts/."
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="LiteRT threads for latency."),
+    output: Format = format_option(),
 ) -> None:
-    """Footprint of existing models: bytes, gzip bytes, params, sparsity, MACs, memory, latency,
-    and accuracy with --data."""
+    """Footprint of existing models (bytes, params, MACs, memory, latency; accuracy with --data).
+
+    Also gzip bytes, sparsity and unique weights: the columns of a run's results.csv.
+
+    --format json: the measured rows, a list on stdout.
+
+    [bold]Examples:[/]
+
+      effdl measure model.tflite
+      effdl measure results/quickstart/artifacts/*/model.tflite --data recipes/quickstart.yaml
+      effdl measure model.keras --data source=digits --out measured/ --format json
+    """
     from effcli.cli._data_arg import load_test_split
+    from effcli.deploy import write_deploy_files
     from effcli.frontier.table import frontier_table
     from effcli.measure import files as measured_files
     from effcli.results import RunDir
@@ -92,13 +112,26 @@ def measure(
             measured = measured_files.measure_candidate(candidate, test, label, threads)
             if target is not None:
                 measured_files.write_candidate(target, candidate, measured, test)
+                write_deploy_files(  # labels.txt and model_card.md next to the copied model
+                    target.artifact(candidate.name),
+                    split=None,
+                    test_labels=test.y if test is not None else None,
+                    data_note=label,
+                    note="effdl measure does not rewrite the models it measures",
+                )
 
     import pandas as pd
 
     rows = pd.DataFrame([c.row for c in candidates])
+    if output is Format.json:  # every measured column; NaN becomes null
+        emit_json(json.loads(rows.to_json(orient="records")))
+        if target is not None:
+            err_console.print(f"wrote {target.results}")
+        return
     columns = [c for c in TABLE_COLUMNS if c in rows.columns]
     on = f" on {label}" if test is not None else " (no --data: no accuracy)"
     title = f"measured {len(rows)} model(s){on}; latency: {threads} thread(s)"
-    console.print(frontier_table(rows, columns, title, set(columns) - {"variant"}))
+    table, _ = frontier_table(rows, columns, title, set(columns) - {"variant"})
+    console.print(table)
     if target is not None:
         console.print(f"wrote {target.results} (compare: effdl frontier {out} results/)")

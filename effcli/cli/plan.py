@@ -4,54 +4,82 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from effcli.cli._common import console, print_warnings, reports_errors
+from effcli.cli._common import (
+    Format,
+    console,
+    emit_json,
+    format_option,
+    print_warnings,
+    reports_errors,
+    results_root,
+    set_option,
+)
+
+if TYPE_CHECKING:
+    from effcli.plan import Plan
+    from effcli.results import RunDir
 
 
 @reports_errors
 def plan(
     recipe: Path = typer.Argument(..., help="The recipe YAML file."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Run directory to check the cache in (default: results/<name>)."
+        None,
+        "--out",
+        "-o",
+        help="Run directory to check the cache in (default: results/<name>; $EFFDL_RESULTS "
+        "replaces results/).",
     ),
+    overrides: list[str] | None = set_option(),
+    output: Format = format_option(),
 ) -> None:
-    """Show what `effdl run` would do: variants, shared nodes, trainings, cached nodes."""
+    """Show what `effdl run` would do: variants, shared nodes, trainings, cached nodes.
+
+    --format json: the variants, every node (cached or not) and the counts, on stdout.
+
+    [bold]Examples:[/]
+
+      effdl plan recipes/quickstart.yaml
+      effdl plan recipes/quickstart.yaml --set replicates=1 --format json
+    """
     from effcli.plan import load_plan
     from effcli.results import ResultsStore, RunDir
 
-    the_plan = load_plan(recipe, require_data=False)
-    print_warnings(the_plan.warnings)
-    run_dir = RunDir(out or Path("results") / the_plan.name)
+    the_plan = load_plan(recipe, require_data=False, overrides=overrides or [])
+    warnings = print_warnings(the_plan.warnings)
+    run_dir = RunDir(out or results_root() / the_plan.name)
     done = ResultsStore(run_dir.results).statuses()
+    if output is Format.json:
+        emit_json({**_as_json(the_plan, run_dir, done), "warnings": warnings})
+        return
 
     replicates = the_plan.replicates
     firsts = the_plan.first_replicates()
     title = f"{the_plan.name}: {len(firsts)} variants"
     if replicates > 1:
         title += f" x {replicates} replicates (seeds {_seeds(the_plan.seed, replicates)})"
-    table = Table(title=title)
+    # The label says what varies (the knobs' values are in --format json and results.csv).
+    table = Table(title=title, title_justify="left")
+    table.add_column("label")
     table.add_column("variant")
     branched = any(v.branch for v in firsts)
     if branched:
         table.add_column("branch")
     table.add_column("pipeline")
-    for knob in the_plan.knobs:
-        table.add_column(knob.label)
     table.add_column("recorded")
     for variant in firsts:
-        cells = [
-            "" if variant.knobs.get(k.label) is None else str(variant.knobs[k.label])
-            for k in the_plan.knobs
-        ]
-        lead = [variant.id, variant.branch or ""] if branched else [variant.id]
+        lead = [variant.label, variant.id, *([variant.branch or ""] if branched else [])]
         pipeline = variant.pipeline + (
             f" (baseline: {variant.baseline})" if variant.baseline else ""
         )
-        table.add_row(*lead, pipeline, *cells, _recorded(done, variant.id, replicates))
+        table.add_row(*map(escape, lead), pipeline, _recorded(done, variant.id, replicates))
     console.print(table)
 
     shown = "" if replicates == 1 else ", replicate 0; every replicate repeats it with its seed"
@@ -92,6 +120,60 @@ def plan(
         f"{sum(1 for n in trainings if run_dir.node_done(n.key))} of them cached; "
         f"{len(cached)} nodes cached, {len(nodes) - len(cached)} to run"
     )
+
+
+def _as_json(the_plan: Plan, run_dir: RunDir, done: dict[tuple[str, int], str]) -> dict[str, Any]:
+    """What the table and tree show, for tools: every variant, every node, the counts."""
+    from effcli.recipe.schema import replicate_seed
+
+    nodes = list(the_plan.nodes.values())
+    cached = {n.key for n in nodes if run_dir.node_done(n.key)}
+    trainings = [n for n in nodes if n.trains]
+    variants = [
+        {
+            "id": v.id,
+            "label": v.label,
+            "branch": v.branch,
+            "pipeline": v.pipeline,
+            "baseline": v.baseline,
+            "knobs": v.knobs,
+            # one entry per replicate: "ok", "failed", or null when not in results.csv yet
+            "recorded": [done.get((v.id, k)) for k in range(the_plan.replicates)],
+            "nodes": list(v.nodes),
+        }
+        for v in the_plan.first_replicates()
+    ]
+    return {
+        "name": the_plan.name,
+        "run_dir": str(run_dir.root),
+        "replicates": the_plan.replicates,
+        "seeds": [replicate_seed(the_plan.seed, k) for k in range(the_plan.replicates)],
+        "knobs": [k.label for k in the_plan.knobs],
+        "variants": variants,
+        "nodes": [
+            {
+                "key": n.key,
+                "short": n.short,
+                "stage": n.kind,
+                "label": n.label,
+                "parent": n.parent,
+                "deps": list(n.deps),
+                "replicate": n.replicate,
+                "trains": n.trains,
+                "cached": n.key in cached,
+            }
+            for n in nodes
+        ],
+        "counts": {
+            "variants": len(variants),
+            "nodes": len(nodes),
+            "by_stage": dict(Counter(n.kind for n in nodes)),
+            "trainings": len(trainings),
+            "trainings_cached": sum(1 for n in trainings if n.key in cached),
+            "cached": len(cached),
+            "to_run": len(nodes) - len(cached),
+        },
+    }
 
 
 def _seeds(seed: int, replicates: int) -> str:

@@ -22,8 +22,15 @@ def report(
         None, "--footprint", "-f", help="Frontier column to minimise; repeatable."
     ),
 ) -> None:
-    """One HTML file: recipe, environment, plan summary, results, frontier and plot, and per
-    variant its layers and where time went. Opens from disk; nothing external."""
+    """One self-contained HTML file: recipe, environment, plan, results, frontier and plot.
+
+    Per variant: its layers and where time went. It opens from disk; nothing external.
+
+    [bold]Examples:[/]
+
+      effdl report results/quickstart
+      effdl report results/quickstart --out quickstart.html --footprint gzip_bytes
+    """
     from effcli.report import build_report, write_report
 
     html = build_report(run_dir, quality, list(footprint or []))

@@ -10,11 +10,10 @@ Every file is written atomically (effcli._atomic); the layout is effcli.results.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,19 +80,15 @@ class Workspace:
     @contextmanager
     def session(self) -> Iterator[None]:
         """Hold the run lock, check the directory belongs to this data, write recipe and plan."""
-        self.dir.root.mkdir(parents=True, exist_ok=True)
-        with open(self.dir.run_lock, "a") as lock:
+        with ExitStack() as stack:
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                stack.enter_context(_atomic.locked(self.dir.run_lock, wait=False))
             except BlockingIOError:
                 raise FatalError(
                     f"another effdl run is using {self.dir.root}; wait for it or pass --out"
                 ) from None
             self._claim()
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            yield
 
     def _claim(self) -> None:
         _atomic.sweep(self.dir.root, self.dir.cache, self.dir.artifacts)  # we hold the lock
@@ -176,11 +171,17 @@ class Workspace:
         stage = stages.get(node.kind)(node.params, node.resolved)
         threads = _tf.configure()  # the same count under every executor: the same numbers
         _tf.set_determinism(node.deterministic)
+        curve = LearningCurve()
+
+        def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+            curve.add(epoch, logs)
+            self.reporter.epoch(node, epoch, epochs, logs)
+
         ctx = StageContext(
             data=self.data,
             seed=node.seed,
             history=tuple(self._history(node.parent)),
-            on_epoch=lambda epoch, epochs, logs: self.reporter.epoch(node, epoch, epochs, logs),
+            on_epoch=on_epoch,
             dependency=self._dependency(node),
             node_key=node.key,
             workdir=self.dir.studies,
@@ -197,6 +198,7 @@ class Workspace:
             "metrics": result.metrics,
             "info": result.info,
             "train_seconds": result.train_seconds,
+            "history": curve.epochs,
             "alternatives": [
                 {"name": a.name, "artifact": a.artifact.kind, "metrics": a.metrics, "info": a.info}
                 for a in result.alternatives
@@ -248,8 +250,17 @@ class Workspace:
             identity.update(replicate=variant.replicate, replicate_seed=variant.replicate_seed)
         if variant.baseline:
             identity["baseline"] = variant.baseline
+        label = variant.label or variant.id
+        if row_id is not None and row_id != variant.id:  # an alternative: `<label> <name>`
+            label = f"{label} {row_id[len(variant.id) + 1 :]}"
         row_id = row_id or variant.id
-        return {"variant": row_id, **identity, "pipeline": variant.pipeline, **variant.knobs}
+        return {
+            "variant": row_id,
+            "label": label,
+            **identity,
+            "pipeline": variant.pipeline,
+            **variant.knobs,
+        }
 
     def fail(self, variant: Variant, reason: str) -> VariantOutcome:
         """Record the variant's replicate as failed, with its reason."""
@@ -281,6 +292,8 @@ class Workspace:
     def _measure(
         self, variant: Variant, artifact: Artifact, row_id: str, extra: dict[str, Any]
     ) -> dict[str, Any]:
+        from effcli import deploy
+
         deployable = artifact.to_tflite()
         metas = [self.meta(key) for key in variant.nodes]
         data = self.data
@@ -288,6 +301,11 @@ class Workspace:
         with _atomic.folder(self.dir.artifact(folder_name).path) as tmp:
             folder = ArtifactDir(tmp)
             deployable.save(tmp)
+            # Labels, preprocessing and signature names go into the file before it is measured,
+            # so every footprint number describes the file that ships (outputs checked equal).
+            split = {"data": self.plan.data_spec, **data.split}
+            converted = folder.tflite.stat().st_size
+            deployed = deploy.prepare_tflite(folder.tflite, split, check=data.x_test[:16])
             _atomic.write_yaml(folder.recipe, dict(variant.doc))
             _atomic.write_json(folder.nodes, metas)
             source = deployable.source.model if deployable.source is not None else None
@@ -299,8 +317,14 @@ class Workspace:
             for meta in metas:
                 metrics.update(meta.get("metrics", {}))
             metrics.update(extra)
+            # What the embedded labels and preprocessing add to the converter's file (0 when
+            # not embedded): tflite_bytes minus this is what stage-side measurements saw.
+            metrics["metadata_bytes"] = metrics["tflite_bytes"] - converted
             base = self._base_row(variant, row_id)
             save_measurement(folder, measured, {**base, **metrics})
+            deploy.write_deploy_files(
+                folder, deployed, split=split, test_labels=data.y_test, run=self.plan.name
+            )
         return {**base, "status": "ok", "error": "", **metrics}
 
     # -- accounting (in the process that started the run) --------------------------------------
@@ -325,6 +349,27 @@ class Workspace:
         else:
             self.failed += 1
         self.reporter.variant_finished(variant, "ok" if outcome.ok else "failed", outcome.error)
+
+
+class LearningCurve:
+    """Every epoch a node trained, in order: its Keras logs (loss, accuracy, val_loss,
+    val_accuracy, learning_rate, epoch_seconds, ...), the 1-based `epoch` and `fit`, the index of
+    the Keras fit call it belongs to (a search trains one model per trial, a node may fine-tune
+    twice): epoch 1 starts a new fit."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float | int]] = []
+        self._fit = -1
+
+    def add(self, epoch: int, logs: dict[str, float]) -> None:
+        if epoch == 1 or self._fit < 0:
+            self._fit += 1
+        self.epochs.append({"fit": self._fit, "epoch": epoch, **_finite(logs)})
+
+
+def _finite(logs: dict[str, float]) -> dict[str, float]:
+    """JSON has no NaN: a value Keras could not compute is left out."""
+    return {k: float(v) for k, v in logs.items() if np.isfinite(v)}
 
 
 def _remember_file(artifact: Artifact, folder: Path) -> None:

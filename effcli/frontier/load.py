@@ -12,7 +12,7 @@ from effcli.errors import UsageError
 from effcli.results.rundir import RESULTS as RESULTS_NAME
 
 REQUIRED = ("variant", "status")
-TEXT_COLUMNS = {"variant": str, "status": str, "error": str, "baseline": str}
+TEXT_COLUMNS = {"variant": str, "label": str, "status": str, "error": str, "baseline": str}
 
 
 def find_results(paths: Iterable[str | Path]) -> list[Path]:
@@ -58,6 +58,10 @@ def load_results(paths: Iterable[str | Path], warn: Callable[[str], None]) -> pd
         if missing:
             warn(f"skipped {file}: not an effdl results file (no column {missing[0]})")
             continue
+        # Runs made before labels existed (and `effdl measure` rows) read by their id.
+        labels = frame.pop("label") if "label" in frame.columns else pd.Series(index=frame.index)
+        labels = labels.where(labels.notna() & (labels != ""), frame["variant"])
+        frame.insert(list(frame.columns).index("variant") + 1, "label", labels)
         frame.insert(0, "run", run)
         frames.append(frame)
     if not frames:

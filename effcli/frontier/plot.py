@@ -47,10 +47,11 @@ def axis_scale(column: str, values: pd.Series) -> tuple[float, str]:
 
 
 def point_labels(rows: pd.DataFrame) -> list[str]:
-    """A short name per row from the knobs that differ between rows (`width=0.25, prune,
-    sparsity=0.8`; `no prune` for a disabled stage), with the branch and run when there are
-    several; the variant id when no knob differs. Knobs of the same name in different
-    pipelines (train.width_multiplier, distill.width_multiplier) share one name."""
+    """A short name per row: its label (`w0.25 prune80% int8`, with the run when there are
+    several); for rows of runs made before labels, one from the knobs that differ between rows
+    (`width=0.25, prune, sparsity=0.8`; `no prune` for a disabled stage), with the branch, or
+    the variant id when no knob differs. Knobs of the same name in different pipelines
+    (train.width_multiplier, distill.width_multiplier) share one name."""
     knobs = [c for c in rows.columns if "." in c and rows[c].nunique(dropna=False) > 1]
     last = [c.rsplit(".", 1)[-1] for c in knobs]
     exclusive = {
@@ -83,6 +84,8 @@ def point_labels(rows: pd.DataFrame) -> list[str]:
         text = ", ".join(parts) or str(row["variant"])
         if "baseline" in rows.columns and _set(row["baseline"]):
             text = f"baseline ({row['baseline']})"
+        if "label" in rows.columns and _set(row["label"]) and row["label"] != row["variant"]:
+            text = str(row["label"])  # the run's own readable name
         if several_runs:
             text = f"{row['run']}: {text}"
         labels.append(text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…")

@@ -28,6 +28,7 @@ EXTRA_COLUMNS = [
 NOT_METRICS = {
     "run",
     "variant",
+    "label",
     "branch",
     "pipeline",
     "status",
@@ -91,7 +92,18 @@ class Frontier:
             return rows.assign(**{f"{q}_ci_low": float("nan"), f"{q}_ci_high": float("nan")})
         return add_intervals(rows, self.uncertainty)
 
-    def display_columns(self, all_rows: bool) -> list[str]:
+    def label_of(self, key: tuple[str, str]) -> str:
+        """What a person calls the variant (run, id): its label, `RUN: label` with several runs."""
+        rows = self.rows
+        match = rows[(rows["run"] == key[0]) & (rows["variant"] == key[1])]
+        label = str(match.iloc[0]["label"]) if len(match) and "label" in match.columns else key[1]
+        return f"{key[0]}: {label}" if rows["run"].nunique() > 1 else label
+
+    def display_columns(self, all_rows: bool, step: str | None = None) -> list[str]:
+        """The table's columns, most important first: who (run, label), the quality with its
+        interval, the footprints (and `step`, e.g. vs_smaller), then what else tells variants
+        apart; the tables drop
+        columns from the end to fit the terminal (see table.fit_columns)."""
         shown = self.rows if all_rows else self.front
         knobs = [c for c in shown.columns if "." in c and shown[c].notna().any()]
         lead = ["run"] if self.rows["run"].nunique() > 1 else []
@@ -101,10 +113,11 @@ class Frontier:
         if "baseline" in shown.columns and shown["baseline"].notna().any():
             branch.append("baseline")
         if self.replicated:
-            main = [f"{self.quality}_mean", f"{self.quality}_ci", "n_replicates", *self.footprints]
+            main = [f"{self.quality}_mean", f"{self.quality}_ci", *self.footprints, "n_replicates"]
         elif self.uncertainty is not None:
             main = [self.quality, f"{self.quality}_ci", *self.footprints]
-        return [*lead, "variant", *branch, "pipeline", *knobs, *main, *extra]
+        steps = [step] if step else []
+        return [*lead, "label", *main, *steps, *extra, "variant", *branch, "pipeline", *knobs]
 
 
 def _sorted(df: pd.DataFrame, order: list[str], ascending: list[bool]) -> pd.DataFrame:

@@ -138,7 +138,8 @@ def _baseline(
 
 
 def find_variant(frontier: Frontier, text: str) -> Key:
-    """A variant named on the command line: its id, a unique prefix of it, or RUN:ID."""
+    """A variant named on the command line: its id, a unique prefix of it, its label, or
+    RUN:ID."""
     run, _, variant = text.rpartition(":")
     failures = frontier.failures
     broken = failures[failures["variant"].astype(str) == variant]
@@ -153,6 +154,8 @@ def find_variant(frontier: Frontier, text: str) -> Key:
         )
     everything = pd.concat([frontier.rows, frontier.rejected], ignore_index=True)
     pick = everything["variant"].astype(str).str.startswith(variant)
+    if "label" in everything.columns:  # a readable label names it as well as its id
+        pick |= everything["label"].astype(str) == variant
     if run:
         pick &= everything["run"].astype(str) == run
     found = everything[pick]

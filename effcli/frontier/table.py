@@ -110,19 +110,58 @@ def decorate(rows: pd.DataFrame, quality: str) -> pd.DataFrame:
     return out
 
 
-def frontier_table(df: pd.DataFrame, columns: list[str], title: str, numeric: set[str]) -> Table:
-    """A rich table of `df[columns]`; numeric columns right-aligned."""
+def header(column: str) -> str:
+    """A column's header: its name, with a space before a statistic's suffix so a narrow
+    column wraps there (`tflite_accuracy mean`) instead of mid-word."""
+    for suffix in (*STATISTICS, "_ci"):
+        if column.endswith(suffix) and len(column) > len(suffix):
+            return f"{column[: -len(suffix)]} {suffix[1:]}"
+    return column
+
+
+def _min_width(column: str, cells: list[str]) -> int:
+    """Room a column needs: its widest value, and its header's longest word (headers wrap
+    only between words)."""
+    words = max(len(w) for w in header(column).split())
+    return max([words, *(len(c) for c in cells)])
+
+
+def fit_columns(
+    df: pd.DataFrame, columns: list[str], width: int | None
+) -> tuple[list[str], list[str]]:
+    """(kept, dropped): the columns, most important first, that fit `width` characters as a
+    rich table; the least important (last) go first. None keeps them all."""
+    if width is None:
+        return columns, []
+    need = {
+        c: _min_width(c, [format_value(c, v) for v in df[c]]) + 3  # padding and a border
+        for c in columns
+    }
+    kept = list(columns)
+    while len(kept) > 1 and sum(need[c] for c in kept) + 1 > width:
+        kept.pop()
+    return kept, [c for c in columns if c not in kept]
+
+
+def frontier_table(
+    df: pd.DataFrame,
+    columns: list[str],
+    title: str,
+    numeric: set[str],
+    width: int | None = None,
+) -> tuple[Table, list[str]]:
+    """A rich table of `df[columns]` that fits `width` (numeric columns right-aligned), and the
+    columns it left out to fit."""
+    columns, dropped = fit_columns(df, columns, width)
     table = Table(title=title, title_justify="left")
     cells = [[format_value(c, row[c]) for c in columns] for _, row in df.iterrows()]
     for i, column in enumerate(columns):
-        # Values never fold; long header names wrap over two lines instead.
-        widest = max((len(r[i]) for r in cells), default=0)
         table.add_column(
-            column,
+            header(column),
             justify="right" if column in numeric else "left",
             overflow="fold",
-            min_width=max(widest, min(len(column), 9)),
+            min_width=_min_width(column, [r[i] for r in cells]),
         )
     for row_cells in cells:
         table.add_row(*row_cells)
-    return table
+    return table, dropped

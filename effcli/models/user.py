@@ -6,7 +6,8 @@ module. The function gets `input_shape`, `num_classes` and the recipe's `args` a
 arguments and must return an uncompiled tf_keras Functional or Sequential model that outputs
 logits (TF-MOT cannot wrap subclassed or Keras 3 models). `path` loads a saved tf_keras model
 (.keras, .h5 or a SavedModel folder) with its weights, to start from a trained model; a `train`
-stage with `epochs: 0` keeps it as it is. Node keys include the module's or file's content hash,
+stage with `epochs: 0` keeps it as it is. A file Keras 3 saved is refused at validation, with how
+to rebuild it in tf_keras. Node keys include the module's or file's content hash,
 so editing the code or replacing the file reruns what depends on it.
 """
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import json
 import sys
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +39,42 @@ def file_digest(path: Path) -> str:
         digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+def saved_by_keras3(path: Path) -> str | None:
+    """The Keras version that saved `path` when it is Keras 3 (which tf_keras cannot load), read
+    without TensorFlow: a .keras file is a zip whose metadata.json names `keras_version`, an .h5
+    file has it as an attribute. None for tf_keras files and anything unreadable (the loader
+    then says what is wrong)."""
+    version = ""
+    if path.suffix == ".keras" and zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                version = str(json.loads(archive.read("metadata.json")).get("keras_version", ""))
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile):
+            return None
+    elif path.suffix in (".h5", ".hdf5") and path.is_file():
+        try:
+            import h5py  # a tf_keras dependency, without TensorFlow
+
+            with h5py.File(path, "r") as handle:
+                raw = handle.attrs.get("keras_version", "")
+            version = raw.decode() if isinstance(raw, bytes) else str(raw)
+        except (ImportError, OSError):
+            return None
+    major = version.split(".")[0]
+    return version if major.isdigit() and int(major) >= 3 else None
+
+
+def keras3_refusal(path: str, version: str) -> str:
+    """One line: what the file is and the two ways to a model effdl can train."""
+    return (
+        f"{path} was saved by Keras 3 (keras {version}), which tf_keras cannot load; effdl "
+        "trains tf_keras models (TF-MOT needs them): rebuild the same layers with `import "
+        "tf_keras as keras`, copy the weights (`new.set_weights(keras3_model.get_weights())`) "
+        "and save that with `new.save(...)`, or build the model in a factory (README 'Models "
+        "users bring')"
+    )
 
 
 class FactoryParams(FamilyParams):
@@ -170,8 +209,11 @@ class PathFamily(ModelFamily[PathParams]):
 
     @classmethod
     def check(cls, params: PathParams) -> Iterable[tuple[tuple[Any, ...], str]]:
-        if not Path(params.path).exists():
+        path = Path(params.path)
+        if not path.exists():
             yield ("path",), f"no model at {params.path}; save one there or fix the path"
+        elif version := saved_by_keras3(path):
+            yield ("path",), keras3_refusal(params.path, version)
 
     @classmethod
     def fingerprint(cls, params: PathParams) -> dict[str, Any]:
@@ -183,6 +225,8 @@ class PathFamily(ModelFamily[PathParams]):
     ) -> keras.Model:
         from effcli._tf import keras
 
+        if version := saved_by_keras3(Path(params.path)):  # replaced since it was planned
+            raise ValueError(keras3_refusal(params.path, version))
         try:
             model = keras.models.load_model(params.path, compile=False)
         except Exception as exc:

@@ -9,16 +9,18 @@ replicate of a student learns from the same replicate of its teacher.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from effcli.plan.baseline import baseline_source
 from effcli.plan.dag import Node, Plan, Variant, node_key
+from effcli.plan.labels import label_variants
 from effcli.plan.validate import validate_recipe
 from effcli.recipe.branches import branches
 from effcli.recipe.schema import Recipe, replicate_seed
-from effcli.recipe.source import Loc, RecipeSource, load_source
+from effcli.recipe.source import Loc, RecipeSource, apply_overrides, is_sweep, load_source
 from effcli.recipe.sweep import Assignment, Knob, expand, find_knobs
 from effcli.stages.base import stages
 
@@ -88,6 +90,7 @@ def build_plan(source: RecipeSource, *, require_data: bool = True) -> Plan:
     ids: dict[tuple[int, int], str] = {}
     for replicate in range(plan.replicates):
         _add_replicate(plan, ordered, replicate, ids)
+    plan.variants = label_variants(plan.variants, plan.knobs)
     plan.index()
     return plan
 
@@ -247,9 +250,15 @@ def _add_nodes(plan: Plan, recipe: Recipe, replicate: int, seed: int) -> list[st
     return chain
 
 
-def load_plan(path: str | Path, *, require_data: bool = True) -> Plan:
+def load_plan(
+    path: str | Path, *, require_data: bool = True, overrides: Sequence[str] = ()
+) -> Plan:
     """Read, validate and plan a recipe file; raises RecipeError on any problem.
 
     `require_data=False` (validate, plan) checks a recipe written for data kept elsewhere:
-    a missing data path is then a warning; `effdl run` and `effdl data` require it."""
-    return build_plan(load_source(path), require_data=require_data)
+    a missing data path is then a warning; `effdl run` and `effdl data` require it.
+    `overrides` are `--set KEY=VALUE` texts, applied after `extends` (see apply_overrides)."""
+    source = apply_overrides(load_source(path), overrides)
+    if is_sweep(source.doc.get("tracking")):  # where rows are logged, not what a variant is
+        raise source.error(("tracking",), "tracking cannot be swept; set mlflow or none")
+    return build_plan(source, require_data=require_data)

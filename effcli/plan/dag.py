@@ -99,6 +99,9 @@ class Variant:
     replicate: int = 0
     replicate_seed: int = 0
     baseline: str | None = None  # the reference variant: "linear" or "smallest"
+    # What a person reads: the pipeline's steps and the knobs that vary in this run
+    # (`w0.25 prune50% int8`), unique within the plan; `id` stays the stable name.
+    label: str = ""
 
     @property
     def leaf(self) -> str:
@@ -194,6 +197,7 @@ class Plan:
             "variants": [
                 {
                     "variant": v.id,
+                    "label": v.label,
                     "branch": v.branch,
                     "pipeline": v.pipeline,
                     "knobs": v.knobs,

@@ -135,6 +135,12 @@ class RecipeDoc(StrictModel):
         None, description="true, false, linear or smallest (default: true for tabular data)"
     )
 
+    tracking: Literal["mlflow", "tensorboard", "none"] | None = Field(
+        None,
+        description="mlflow, tensorboard or none: also log every row to an experiment tracker "
+        "(`effdl run --track` overrides it; no node key depends on it)",
+    )
+
     @field_validator("baseline", mode="before")
     @classmethod
     def _baseline_kind(cls, value: Any) -> Any:

@@ -1,10 +1,16 @@
-"""Read a recipe file: YAML (safe_load only) with the file and line of every value, and `extends`.
+"""Read a recipe file: YAML (safe_load only) with the file and line of every value, `extends`,
+and the command line's `--set KEY=VALUE` overrides.
 
-Every later error points back here, so each value's position is kept beside the merged document.
+Every later error points back here, so each value's position is kept beside the merged document
+(an overridden value's position is its `--set`).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +20,8 @@ import yaml
 from effcli.errors import RecipeError
 
 Loc = tuple[str | int, ...]
-Positions = dict[Loc, tuple[str, int]]
+# (file, line) of each value; an overridden value's "file" is its `--set ...` and has no line.
+Positions = dict[Loc, tuple[str, int | None]]
 
 # A recipe is a few levels deep; these bound what a malformed or hostile file can make us walk
 # (a YAML alias that contains itself, or aliases of aliases expanding exponentially).
@@ -252,3 +259,147 @@ def load_source(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeSource
         merged_pos.update(base.positions)
     merged_pos.update(positions)
     return RecipeSource(path=path, doc=deep_merge(merged_doc, data), positions=merged_pos)
+
+
+# --- `--set KEY=VALUE`: one run's changes to the merged document ---------------------------------
+
+OVERRIDE = "--set"  # an overridden value's position (in errors) is `--set KEY=VALUE`
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `--set`: the key path as written, the value (parsed as YAML) and how it applies.
+
+    `mode` follows Hydra: "set" (`KEY=VALUE`) changes a key the recipe has, "add" (`+KEY=VALUE`)
+    adds one it has not, "put" (`++KEY=VALUE`) does either. So a typo cannot add a key silently.
+    """
+
+    text: str
+    keys: tuple[str, ...]
+    value: Any
+    mode: str
+
+    @property
+    def origin(self) -> str:
+        return f"{OVERRIDE} {printable(self.text)}"
+
+    @property
+    def shown(self) -> str:
+        """The key path as errors print it: `pipeline[1].sparsity`."""
+        return format_loc(tuple(int(k) if k.isdigit() else k for k in self.keys))
+
+
+def parse_override(text: str) -> Override:
+    """`train.epochs=2`, `pipeline[1].sparsity=0.5` or `pipeline.1.sparsity=0.5`, `+data.x=1`."""
+    key, sep, raw = text.partition("=")
+    origin = f"{OVERRIDE} {printable(text)}"
+    mode = "put" if key.startswith("++") else "add" if key.startswith("+") else "set"
+    path = _INDEX.sub(r".\1", key.lstrip("+").strip())
+    keys = tuple(part.strip() for part in path.split("."))
+    if not sep or not all(keys):
+        raise RecipeError(
+            "expected KEY=VALUE with a dotted key, e.g. --set train.epochs=2 or "
+            "--set pipeline.1.sparsity=0.5 (add a new key with --set +data.max_samples=300)",
+            file=origin,
+        )
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise RecipeError(
+            printable(f"the value is not valid YAML ({problem}); quote it, e.g. {key}='...'"),
+            file=origin,
+        ) from None
+    return Override(text=text, keys=keys, value=value, mode=mode)
+
+
+def _step(container: Any, key: str) -> str | int | None:
+    """The key or index `key` names in `container`, or None when it has no such entry."""
+    if isinstance(container, dict):
+        if key in container:
+            return key
+        if key.lstrip("-").isdigit() and int(key) in container:  # YAML `1: x` keys are ints
+            return int(key)
+    elif isinstance(container, list) and key.isdigit() and int(key) < len(container):
+        return int(key)
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _holds(value: Any) -> bool:
+    """A mapping or a list: something a key path can go into (not narrowed: `value` stays Any)."""
+    return isinstance(value, (dict, list))
+
+
+def _apply(doc: dict[str, Any], item: Override) -> Loc:
+    """Apply one override to `doc` in place; returns the location it set."""
+    from effcli.registry import did_you_mean
+
+    def fail(message: str) -> RecipeError:
+        return RecipeError(printable(message), file=item.origin, path=item.shown)
+
+    if item.keys[0] == "extends":
+        raise fail(
+            "presets are merged before --set applies; override the values they set instead, "
+            "e.g. --set train.epochs=2"
+        )
+    target: Any = doc  # a dict or a list at each step (checked)
+    loc: Loc = ()
+    for depth, key in enumerate(item.keys):
+        last = depth == len(item.keys) - 1
+        if not _holds(target):
+            raise fail(f"{format_loc(loc)} is {_short(target)}, not a mapping or a list")
+        step = _step(target, key)
+        if step is not None and last and item.mode == "add":
+            raise fail(
+                f"already in the recipe (it is {_short(target[step])}); to change it, write "
+                f"--set {printable(item.text.lstrip('+'))}"
+            )
+        if step is None and not isinstance(target, dict):  # a list
+            appends = last and item.mode != "set" and key.isdigit() and int(key) == len(target)
+            if not appends:
+                hint = f"; add one at the end with --set +{format_loc(loc)}.{len(target)}=..."
+                raise fail(
+                    f"{format_loc(loc)} has {len(target)} item(s), numbered from 0"
+                    + (hint if last else "")
+                )
+            target.append(item.value)
+            return (*loc, len(target) - 1)
+        if step is None:
+            if item.mode == "set":
+                siblings = [str(k) for k in target]
+                raise fail(
+                    f"not in the recipe{did_you_mean(key, siblings)}; to add a key, write "
+                    f"--set +{printable(item.text)}"
+                )
+            step = key
+            if not last:
+                target[step] = {}
+        loc = (*loc, step)
+        if last:
+            target[step] = item.value
+        else:
+            target = target[step]
+    return loc
+
+
+def apply_overrides(source: RecipeSource, overrides: Sequence[str]) -> RecipeSource:
+    """`source` with `--set KEY=VALUE` overrides applied in order to (a copy of) its merged
+    document, after `extends`. Each overridden value's position becomes its `--set`, so errors
+    in it name the override instead of a line of the file it replaced."""
+    if not overrides:
+        return source
+    doc = copy.deepcopy(source.doc)
+    positions = dict(source.positions)
+    for text in overrides:
+        item = parse_override(text)
+        loc = _apply(doc, item)
+        for known in [k for k in positions if k[: len(loc)] == loc]:
+            del positions[known]
+        positions[loc] = (item.origin, None)
+    return dataclasses.replace(source, doc=doc, positions=positions)

@@ -21,6 +21,7 @@ from effcli.frontier.query import Frontier
 from effcli.frontier.significance import front_steps, robust_set
 from effcli.frontier.table import decorate, format_interval, format_value
 from effcli.report._collect import RunReport, VariantDetail
+from effcli.results.rundir import unit_name
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;background:#fafbfc}
@@ -150,7 +151,7 @@ def _summary(report: RunReport) -> str:
     body = _kv(pairs)
     failed_rows = results[status != "ok"]
     if len(failed_rows):
-        columns = [c for c in ("variant", "pipeline", "error") if c in failed_rows.columns]
+        columns = [c for c in ("label", "variant", "pipeline", "error") if c in failed_rows.columns]
         body += "<h3>Failed variants</h3>" + _frame_table(failed_rows, columns)
     for note in report.notes:
         body += _note(note)
@@ -172,7 +173,8 @@ def _frontier(report: RunReport) -> str:
             + [f"{c} {format_value(c, best[c])}" for c in result.footprints]
         )
         parts.append(
-            f"<p>Best quality: <b>{escape(str(best['variant']))}</b> ({escape(values)})</p>"
+            f"<p>Best quality: <b>{escape(str(best.get('label', best['variant'])))}</b> "
+            f"({escape(values)})</p>"
         )
     if report.plot_png:
         data = base64.b64encode(report.plot_png).decode("ascii")
@@ -180,7 +182,7 @@ def _frontier(report: RunReport) -> str:
     elif report.plot_note:
         parts.append(_note(report.plot_note))
     front = decorate(front_steps(result, result.with_intervals(result.front)), result.quality)
-    columns = result.display_columns(False) + (["vs_smaller"] if result.uncertainty else [])
+    columns = result.display_columns(False, "vs_smaller" if result.uncertainty else None)
     parts.append(_frame_table(front, [c for c in columns if c in front.columns]))
     if result.uncertainty is not None:
         parts.append(
@@ -201,12 +203,13 @@ def _robust(result: Frontier) -> str:
     except EffdlError as exc:
         return _note(f"no candidates: {exc}")
     rows = decorate(result.with_intervals(found.candidates), result.quality)
-    columns = [*result.display_columns(True), "vs_best"]
-    take = found.take[1]
+    columns = result.display_columns(True, "vs_best")
+    take = result.label_of(found.take)
     text = (
         f"<h3>Candidates</h3><p>{len(rows)} of {len(result.rows)} ok variants that no variant "
         "beats significantly in quality at no larger footprint. The one to take: the smallest "
-        f"within noise of the best ({escape(found.best[1])}): <b>{escape(take)}</b>.</p>"
+        f"within noise of the best ({escape(result.label_of(found.best))}): "
+        f"<b>{escape(take)}</b>.</p>"
     )
     if found.baseline is not None:
         verdict = (
@@ -332,8 +335,20 @@ def _seconds(value: Any) -> float:
     return 0.0 if math.isnan(number) else number
 
 
+def _curves(detail: VariantDetail) -> str:
+    """The variant's learning curves (every training node's epochs), or why there are none."""
+    from effcli.report._curves import has_curves, render_curves
+
+    if not has_curves(detail.nodes):
+        return _note("no per-epoch history (nothing trained, or a run of an earlier effdl)")
+    data = base64.b64encode(render_curves(detail.nodes)).decode("ascii")
+    return f'<img alt="learning curves of {escape(detail.variant)}" src="data:image/png;base64,{data}">'
+
+
 def _variant(detail: VariantDetail, row: pd.Series | None) -> str:
     headline = detail.variant
+    if row is not None and pd.notna(row.get("label")) and row.get("label") != row.get("variant"):
+        headline = f"{row['label']} ({detail.variant})"
     if row is not None:
         bits = [str(row.get("pipeline", "")) if pd.notna(row.get("pipeline")) else ""]
         for column in ("tflite_accuracy", "tflite_bytes", "gzip_bytes", "latency_ms_p50"):
@@ -343,6 +358,7 @@ def _variant(detail: VariantDetail, row: pd.Series | None) -> str:
     parts = [f"<details><summary>{escape(headline)}</summary>"]
     for note in detail.notes:
         parts.append(_note(note))
+    parts.append("<h3>Learning curves</h3>" + _curves(detail))
     parts.append("<h3>Where time went</h3>" + _time(detail))
     parts.append("<h3>Layers</h3>" + _layers(detail))
     if detail.metrics:
@@ -358,7 +374,11 @@ def _variant(detail: VariantDetail, row: pd.Series | None) -> str:
 def _variants(report: RunReport) -> str:
     if not report.variants:
         return _note("no artifacts/ folder: nothing per variant to show")
-    by_id = {str(row["variant"]): row for _, row in report.results.iterrows()}
+    by_id = {}
+    for _, row in report.results.iterrows():  # artifact folders are named by unit_name
+        replicate = pd.to_numeric(row.get("replicate"), errors="coerce")
+        k = 0 if pd.isna(replicate) else int(replicate)
+        by_id[unit_name(str(row["variant"]), k)] = row
     return "".join(_variant(d, by_id.get(d.variant)) for d in report.variants)
 
 

@@ -13,8 +13,14 @@ results/<name>/
                             alternatives/<name>/ for a stage's other kept outputs
   artifacts/<row>/          model.tflite (+ model.keras), recipe.yaml, metrics.json, nodes.json,
                             layers.json, predictions.npy (the class predicted for each test
-                            sample); <row> is the variant id, `<id>.r<k>` for replicate k >= 1
+                            sample); <row> is the variant id, `<id>.r<k>` for replicate k >= 1;
+                            labels.txt (class names, line i = output i) and model_card.md
+                            (data, preprocessing constants, metrics, footprint, pipeline, how
+                            to call it): what a deployer needs next to the model (effcli.deploy)
   studies/                  search state (Optuna SQLite) that must survive a rerun
+  tracking.json             what an experiment tracker (`--track mlflow`) already logged: per
+                            tracking URI its experiment, parent run and each row's run id
+  tensorboard/<row>/        `--track tensorboard`: event files of each row (curves, metrics)
 ```
 `effdl measure --out DIR` writes the same results.csv and artifacts/ layout, without the rest.
 """
@@ -36,6 +42,9 @@ ARTIFACTS = "artifacts"
 STUDIES = "studies"
 RUN_LOCK = ".run.lock"
 RESULTS_LOCK = ".results.lock"
+TRACKING = "tracking.json"
+TENSORBOARD = "tensorboard"  # `--track tensorboard`: the default log directory
+TRACKING_LOCK = ".tracking.lock"
 
 # Inside a cache entry.
 META = "meta.json"
@@ -48,6 +57,8 @@ METRICS = "metrics.json"
 LAYERS = "layers.json"
 NODES = "nodes.json"
 PREDICTIONS = "predictions.npy"
+LABELS_TXT = "labels.txt"
+MODEL_CARD = "model_card.md"
 
 
 def unit_name(row: str, replicate: int) -> str:
@@ -93,6 +104,14 @@ class ArtifactDir:
     @property
     def predictions(self) -> Path:
         return self.path / PREDICTIONS
+
+    @property
+    def labels_txt(self) -> Path:
+        return self.path / LABELS_TXT
+
+    @property
+    def model_card(self) -> Path:
+        return self.path / MODEL_CARD
 
 
 class RunDir:

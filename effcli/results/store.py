@@ -9,17 +9,14 @@ already present replaces it (a retry).
 from __future__ import annotations
 
 import csv
-import fcntl
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from effcli._atomic import replacing
+from effcli._atomic import locked, replacing
 from effcli.results.rundir import RESULTS_LOCK
 
-FIXED_COLUMNS = ["variant", "pipeline", "status", "error"]
+FIXED_COLUMNS = ["variant", "label", "pipeline", "status", "error"]
 METRIC_COLUMNS = [
     "accuracy",
     "tflite_accuracy",
@@ -32,6 +29,7 @@ METRIC_COLUMNS = [
     "peak_memory_bytes",
     "tflite_bytes",
     "gzip_bytes",
+    "metadata_bytes",
     "latency_ms_p50",
     "latency_ms_p95",
     "train_seconds",
@@ -72,16 +70,6 @@ class ResultsStore:
         self.path = Path(path)
         self._lock_path = self.path.with_name(RESULTS_LOCK)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def rows(self) -> list[dict[str, str]]:
         if not self.path.exists():
             return []
@@ -95,7 +83,7 @@ class ResultsStore:
     def append(self, row: dict[str, Any]) -> None:
         """Add or replace one row (a variant's replicate); the file is never seen half-written."""
         key = row_key(row)
-        with self._locked():
+        with locked(self._lock_path):
             rows = [r for r in self.rows() if row_key(r) != key]
             rows.append({k: _cell(v) for k, v in row.items()})
             seen: dict[str, None] = {}

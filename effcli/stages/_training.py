@@ -100,14 +100,22 @@ def _selection_callback(
             self.best_weights: list[np.ndarray] | None = None
             self.wait = 0
             self.epochs_run = 0
+            self.epoch_start = time.perf_counter()
 
         def _better(self, value: float) -> bool:
             if self.best is None:
                 return True
             return value > self.best if spec.monitor == "val_accuracy" else value < self.best
 
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.epoch_start = time.perf_counter()
+
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            logs = dict(logs or {})
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            logs.pop("lr", None)  # ReduceLROnPlateau's copy of the rate, kept once below
+            # The learning curve keeps the rate in effect and the epoch's wall time too.
+            logs.setdefault("learning_rate", _current_learning_rate(self.model))
+            logs["epoch_seconds"] = time.perf_counter() - self.epoch_start
             self.epochs_run = epoch + 1
             ctx.on_epoch(epoch + 1, epochs, logs)
             value = logs.get(spec.monitor)
@@ -128,6 +136,22 @@ def _selection_callback(
                 self.model.set_weights(self.best_weights)
 
     return ValidationSelection()
+
+
+def _current_learning_rate(model: Any) -> float:
+    """The optimizer's rate at its current step (a schedule evaluated there); NaN if unknown."""
+    from effcli._tf import keras
+
+    optimizer = getattr(model, "optimizer", None)
+    rate = getattr(optimizer, "learning_rate", None)
+    if optimizer is None or rate is None:
+        return float("nan")
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        rate = rate(optimizer.iterations)
+    try:
+        return float(keras.backend.get_value(rate))
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def fit(

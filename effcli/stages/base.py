@@ -8,7 +8,7 @@ Everything technique-specific lives in the stage: its schema (`Params`), what de
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
@@ -19,6 +19,7 @@ from effcli.artifacts import KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig, StrictModel
 from effcli.registry import Registry
+from effcli.stages._label import tokens
 
 if TYPE_CHECKING:
     from effcli.artifacts import Artifact
@@ -156,6 +157,12 @@ class Stage(ABC, Generic[P]):
         changed = params.model_dump(exclude_unset=True, mode="json")
         args = ", ".join(f"{k}={v}" for k, v in changed.items())
         return f"{cls.name}({args})"
+
+    @classmethod
+    def label_token(cls, params: P, varying: Mapping[str, Any]) -> str:
+        """This stage in a variant's readable label (`prune50%`, `int8`; '' leaves it out).
+        `varying` holds the arguments ("sparsity", "augment.mixup") that vary in the run."""
+        return " ".join([cls.name, *tokens(varying)])
 
     def keras_parent(self, parent: Artifact | None) -> KerasModel:
         """The parent as a Keras model (what a stage that accepts only "keras" gets); plan-time

@@ -7,7 +7,7 @@ After a `prune` stage, sparsity is preserved by default; otherwise clustering re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -16,6 +16,7 @@ from pydantic import Field
 from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
+from effcli.stages._label import tokens
 from effcli.stages._layers import (
     NO_LAYER,
     UNCLUSTERED,
@@ -62,6 +63,10 @@ class ClusterStage(Stage[ClusterParams]):
     Params = ClusterParams
     trains = True
     examples = ({"clusters": 8, "epochs": 1},)
+
+    @classmethod
+    def label_token(cls, params: ClusterParams, varying: Mapping[str, Any]) -> str:
+        return " ".join([f"cluster{params.clusters}", *tokens(varying, skip=("clusters",))])
 
     @classmethod
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:

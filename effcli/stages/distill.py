@@ -11,7 +11,7 @@ after another stage it continues training that stage's model. The artifact is th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.models.user import file_digest, logits_model
 from effcli.recipe.schema import Recipe, StageConfig, TrainSpec
+from effcli.stages._label import tokens
 from effcli.stages._layers import copy_model
 from effcli.stages._train_spec import TrainParams, build_model, check_trains, model_spec, train_spec
 from effcli.stages._training import (
@@ -65,6 +66,11 @@ class DistillStage(Stage[DistillParams]):
         {"teacher": "teacher", "width_multiplier": 0.125, "epochs": 2},
         {"teacher": "teacher", "epochs": 1, "temperature": 2.0, "alpha": 0.5},
     )
+
+    @classmethod
+    def label_token(cls, params: DistillParams, varying: Mapping[str, Any]) -> str:
+        head = f"distill(T{params.temperature:g})"
+        return " ".join([head, *tokens(varying, skip=("temperature",))])
 
     @classmethod
     def references(cls, params: DistillParams) -> list[tuple[str, str]]:

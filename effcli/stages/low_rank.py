@@ -9,6 +9,7 @@ that saves weights. A short fine-tune recovers the accuracy lost. TF-MOT has no 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -19,6 +20,7 @@ from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.models._rewrite import ChainItem, replace_layers
 from effcli.recipe.schema import Recipe, StageConfig
+from effcli.stages._label import percent, tokens
 from effcli.stages._layers import NO_LAYER, LayerSelection, selected
 from effcli.stages._train_spec import FineTuneParams, FineTuneRate, fine_tune_resolved
 from effcli.stages._training import check_finite, fine_tune
@@ -167,6 +169,16 @@ class LowRankStage(Stage[LowRankParams]):
         {"energy": 0.5, "epochs": 1},
         {"rank": 2, "epochs": 0},
     )
+
+    @classmethod
+    def label_token(cls, params: LowRankParams, varying: Mapping[str, Any]) -> str:
+        if params.rank is not None:
+            head = f"lowrank(r{params.rank})"
+        elif params.energy is not None:
+            head = f"lowrank({percent(params.energy)})"
+        else:
+            head = "lowrank"
+        return " ".join([head, *tokens(varying, skip=("rank", "energy"))])
 
     @classmethod
     def is_training(cls, params: LowRankParams) -> bool:

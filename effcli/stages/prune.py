@@ -8,6 +8,7 @@ silently leaves weights dense. The achieved sparsity is measured, never assumed.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -17,6 +18,7 @@ from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._channels import SOURCES, apply_cuts, plan_cuts
+from effcli.stages._label import percent, tokens
 from effcli.stages._layers import (
     NO_LAYER,
     PRUNABLE,
@@ -196,6 +198,15 @@ class PruneStage(Stage[PruneParams]):
         {"structure": "m_by_n", "epochs": 1},
         {"structure": "channels", "sparsity": 0.5, "epochs": 1},
     )
+
+    @classmethod
+    def label_token(cls, params: PruneParams, varying: Mapping[str, Any]) -> str:
+        if params.structure == "m_by_n":
+            head = f"prune{params.m_by_n[0]}:{params.m_by_n[1]}"
+        else:
+            what = "prune-ch" if params.structure == "channels" else "prune"
+            head = what + (percent(params.sparsity) if params.sparsity is not None else "")
+        return " ".join([head, *tokens(varying, skip=("sparsity", "structure", "m_by_n"))])
 
     @classmethod
     def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:

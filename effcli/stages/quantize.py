@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +29,7 @@ from effcli.artifacts import Artifact, KerasModel, TFLiteModel
 from effcli.errors import StageFailed
 from effcli.recipe.schema import Recipe, StageConfig
 from effcli.stages._export import export, one_line
+from effcli.stages._label import tokens
 from effcli.stages._layers import copy_model, has_kernel, kernel_of
 from effcli.stages._train_spec import FineTuneParams, fine_tune_resolved
 from effcli.stages._training import fine_tune
@@ -109,6 +110,15 @@ class QuantizeStage(Stage[QuantizeParams]):
         {"mode": "int8", "calibration_samples": 32},
         {"mode": "qat", "epochs": 1},
     )
+
+    @classmethod
+    def label_token(cls, params: QuantizeParams, varying: Mapping[str, Any]) -> str:
+        head: str = params.mode
+        if params.mode == "qat" and params.scheme not in ("auto", "default"):
+            head = params.scheme
+        if params.sparse_format:
+            head += "+sparse"
+        return " ".join([head, *tokens(varying, skip=("mode", "scheme", "sparse_format"))])
 
     @classmethod
     def is_training(cls, params: QuantizeParams) -> bool:

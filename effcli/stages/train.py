@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from effcli.artifacts import Artifact, KerasModel
 from effcli.recipe.schema import Recipe, StageConfig, TrainSpec
+from effcli.stages._label import tokens
 from effcli.stages._train_spec import TrainParams, build_model, check_trains, model_spec, train_spec
 from effcli.stages._training import compile_classifier, fit, steps_per_epoch
 from effcli.stages.base import Stage, StageContext, StageResult, stages
@@ -21,6 +22,10 @@ class TrainStage(Stage[TrainParams]):
     trains = True
     role = "grow"  # builds the (scaled) model every other stage starts from
     examples = ({"width_multiplier": 0.125, "epochs": 2},)
+
+    @classmethod
+    def label_token(cls, params: TrainParams, varying: Mapping[str, Any]) -> str:
+        return " ".join(tokens(varying))  # every variant trains: only what varies is news
 
     @classmethod
     def check(cls, stage: StageConfig, recipe: Recipe) -> Iterable[tuple[tuple[Any, ...], str]]:

@@ -74,7 +74,7 @@ def test_every_variant_has_an_ok_row(run: tuple[Path, Path, str]) -> None:
     assert len(rows) == 4
     assert {r["status"] for r in rows} == {"ok"}
     assert "4 ok, 0 failed" in output
-    assert list(rows[0])[:4] == ["variant", "pipeline", "status", "error"]
+    assert list(rows[0])[:5] == ["variant", "label", "pipeline", "status", "error"]
     assert {"train.width_multiplier", "prune.enabled", "prune.sparsity"} <= set(rows[0])
 
 
@@ -195,3 +195,29 @@ def test_frontier_prints_the_pareto_table(run: tuple[Path, Path, str]) -> None:
     assert code == 0, output
     assert "Pareto frontier" in output
     assert "KB" in output
+
+
+def test_rows_have_labels_and_nodes_their_learning_curves(run: tuple[Path, Path, str]) -> None:
+    import json
+
+    _, out, output = run
+    rows = read_rows(out / "results.csv")
+    # (An earlier test added sparsity 0.75 to the sweep.)
+    assert {r["label"] for r in rows} == {
+        f"w{w} {p}int8" for w in ("0.125", "0.25") for p in ("", "prune50% ", "prune75% ")
+    }
+    assert "ok     w0.25 prune50% int8" in output  # progress names variants by label
+    for row in rows:
+        nodes = json.loads((out / "artifacts" / row["variant"] / "nodes.json").read_text())
+        by_stage = {n["stage"]: n for n in nodes}
+        train = by_stage["train"]["history"]
+        assert [e["epoch"] for e in train] == [1, 2, 3, 4]  # epochs: 4, no early stop
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(train[0])
+        assert train[0]["learning_rate"] == pytest.approx(1e-3)
+        assert all(e["epoch_seconds"] > 0 for e in train)
+        if "prune" in by_stage:
+            assert len(by_stage["prune"]["history"]) == 3
+        assert by_stage["quantize"]["history"] == []
+        # The cache entry keeps the same curve.
+        meta = json.loads((out / "cache" / by_stage["train"]["key"] / "meta.json").read_text())
+        assert meta["history"] == train

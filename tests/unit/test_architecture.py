@@ -29,12 +29,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("effcli.recipe",),
     ("effcli.results",),
     ("effcli.artifacts", "effcli.measure"),
+    ("effcli.deploy",),  # labels, model card and metadata of an exported file
     ("effcli.data", "effcli.models"),
     ("effcli.stages",),
     ("effcli.plan",),
     ("effcli.execute",),
     ("effcli.frontier",),
-    ("effcli.report",),
+    # Readers of finished run directories: the report, trackers, exporting a chosen model.
+    ("effcli.report", "effcli.track", "effcli.deploy.export"),
     ("effcli.cli", "effcli.__main__"),
 ]
 

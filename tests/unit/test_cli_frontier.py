@@ -46,7 +46,7 @@ def test_csv_and_json_formats(run_dir: Path) -> None:
     as_csv = CliRunner().invoke(app, ["frontier", str(run_dir), "--format", "csv"])
     assert as_csv.exit_code == 0
     lines = as_csv.output.strip().splitlines()
-    assert lines[0].startswith("run,variant,pipeline") and len(lines) == 3
+    assert lines[0].startswith("run,variant,label,pipeline") and len(lines) == 3
     as_json = CliRunner().invoke(
         app,
         [
@@ -90,3 +90,69 @@ def test_frontier_does_not_import_tensorflow(run_dir: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+WIDE = (
+    "variant,label,pipeline,status,error,train.width_multiplier,prune.enabled,prune.sparsity,"
+    "quantize.mode,accuracy,tflite_accuracy,tflite_bytes,gzip_bytes,latency_ms_p50,params,"
+    "sparsity\n"
+    "a1b2c3d4e5f6,w0.25 prune50% int8,train>prune>quantize,ok,,0.25,True,0.5,int8,0.9,0.91,"
+    "20000,12000,0.01,9000,0.5\n"
+    "f6e5d4c3b2a1,w1.0 int8,train>quantize,ok,,1.0,False,,int8,0.97,0.96,90000,60000,0.03,"
+    "60000,0.0\n"
+)
+
+
+@pytest.fixture
+def wide_run(tmp_path: Path) -> Path:
+    (tmp_path / "wide").mkdir()
+    (tmp_path / "wide" / "results.csv").write_text(WIDE)
+    return tmp_path / "wide"
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_table_fits_the_terminal_and_says_what_it_left_out(
+    wide_run: Path, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from effcli.cli import _common
+
+    monkeypatch.setattr(_common.console, "width", width)
+    result = CliRunner().invoke(app, ["frontier", str(wide_run)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert "w0.25 prune50% int8" in result.output and "a1b2c3d4e5f6" not in lines[2]
+    header = next(line for line in lines if "label" in line)
+    # Headers are whole names (never `prune.enabl ed`); what did not fit is listed.
+    shown = [c.strip().replace(" ", "_") for c in header.strip("┃").split("┃")]
+    assert shown[:2] == ["label", "tflite_accuracy"]
+    names = {*WIDE.splitlines()[0].split(","), "tflite_accuracy_ci", "vs_smaller"}
+    assert all(c in names for c in shown), shown
+    if width < 160:
+        assert "not shown (terminal width" in result.output and "prune.enabled" in result.output
+
+
+def test_columns_chooses_what_the_table_shows(wide_run: Path) -> None:
+    result = CliRunner().invoke(app, ["frontier", str(wide_run), "--columns", "label,gzip_bytes"])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "label" in line)
+    assert [c.strip() for c in header.strip("┃").split("┃")] == ["label", "gzip_bytes"]
+    assert "12.0 KB" in result.output and "not shown" not in result.output
+    bad = CliRunner().invoke(app, ["frontier", str(wide_run), "--columns", "label,gzip_byte"])
+    assert bad.exit_code == 2
+    assert "--columns: no column 'gzip_byte' (did you mean 'gzip_bytes'?)" in bad.output
+
+
+def test_rows_without_labels_read_by_their_id(run_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["frontier", str(run_dir), "--format", "csv"])
+    header, first = result.output.splitlines()[:2]
+    assert header.split(",")[:3] == ["run", "variant", "label"]
+    assert first.split(",")[1] == first.split(",")[2] == "small"
+
+
+def test_compare_accepts_labels(wide_run: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["frontier", str(wide_run), "--compare", "w1.0 int8", "w0.25 prune50% int8"]
+    )
+    # No per-sample predictions in this folder: the comparison itself is refused, by name.
+    assert "no column" not in result.output and "no ok variant" not in result.output

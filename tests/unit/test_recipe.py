@@ -63,7 +63,7 @@ CASES = [
         "name: t\npipline: []\n",
         "r.yaml:2: pipline: unknown key 'pipline' (did you mean 'pipeline'?); allowed keys: "
         "baseline, data, description, deterministic, model, name, pipeline, replicates, seed, "
-        "train",
+        "tracking, train",
     ),
     (
         "typo in a nested train section",

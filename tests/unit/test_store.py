@@ -45,6 +45,7 @@ def test_column_order_and_new_knobs(tmp_path: Path) -> None:
     columns, rows = read(tmp_path / "results.csv")
     assert columns == [
         "variant",
+        "label",
         "pipeline",
         "status",
         "error",
@@ -84,7 +85,15 @@ def test_rows_are_keyed_by_variant_and_replicate(tmp_path: Path) -> None:
     store.append({"variant": "a", "replicate": 1, "replicate_seed": 1, "status": "ok"})  # retry
     assert store.statuses() == {("a", 0): "ok", ("a", 1): "ok", ("a", 2): "ok"}
     header, rows = read(tmp_path / "results.csv")
-    assert header[:6] == ["variant", "pipeline", "status", "error", "replicate", "replicate_seed"]
+    assert header[:7] == [
+        "variant",
+        "label",
+        "pipeline",
+        "status",
+        "error",
+        "replicate",
+        "replicate_seed",
+    ]
     assert [r["replicate"] for r in rows] == ["", "2", "1"]
 
 
