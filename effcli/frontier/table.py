@@ -111,19 +111,18 @@ def decorate(rows: pd.DataFrame, quality: str) -> pd.DataFrame:
 
 
 def header(column: str) -> str:
-    """A column's header: its name, with a space before a statistic's suffix so a narrow
-    column wraps there (`tflite_accuracy mean`) instead of mid-word."""
+    """A column's header: its name, a statistic's suffix on a second line
+    (`tflite_accuracy` / `mean`), so the column is as narrow as its longest line."""
     for suffix in (*STATISTICS, "_ci"):
         if column.endswith(suffix) and len(column) > len(suffix):
-            return f"{column[: -len(suffix)]} {suffix[1:]}"
+            return f"{column[: -len(suffix)]}\n{suffix[1:]}"
     return column
 
 
-def _min_width(column: str, cells: list[str]) -> int:
-    """Room a column needs: its widest value, and its header's longest word (headers wrap
-    only between words)."""
-    words = max(len(w) for w in header(column).split())
-    return max([words, *(len(c) for c in cells)])
+def _width(column: str, cells: list[str]) -> int:
+    """What a column takes: its header's longest line or its widest value (headers never
+    wrap, values never fold)."""
+    return max([*(len(line) for line in header(column).splitlines()), *(len(c) for c in cells)])
 
 
 def fit_columns(
@@ -134,9 +133,8 @@ def fit_columns(
     if width is None:
         return columns, []
     need = {
-        c: _min_width(c, [format_value(c, v) for v in df[c]]) + 3  # padding and a border
-        for c in columns
-    }
+        c: _width(c, [format_value(c, v) for v in df[c]]) + 3 for c in columns
+    }  # + padding, border
     kept = list(columns)
     while len(kept) > 1 and sum(need[c] for c in kept) + 1 > width:
         kept.pop()
@@ -160,7 +158,7 @@ def frontier_table(
             header(column),
             justify="right" if column in numeric else "left",
             overflow="fold",
-            min_width=_min_width(column, [r[i] for r in cells]),
+            min_width=_width(column, [r[i] for r in cells]),
         )
     for row_cells in cells:
         table.add_row(*row_cells)

@@ -103,6 +103,15 @@ WIDE = (
 )
 
 
+def header_names(lines: list[str]) -> list[str]:
+    """The table's column names: its header lines (a statistic's suffix sits on a second line,
+    `tflite_accuracy` / `ci`) joined per column with `_`."""
+    top = next(i for i, line in enumerate(lines) if line.startswith("┏"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("┡"))
+    rows = [[c.strip() for c in line.strip("┃").split("┃")] for line in lines[top + 1 : end]]
+    return ["_".join(part for part in parts if part) for parts in zip(*rows, strict=True)]
+
+
 @pytest.fixture
 def wide_run(tmp_path: Path) -> Path:
     (tmp_path / "wide").mkdir()
@@ -121,10 +130,11 @@ def test_table_fits_the_terminal_and_says_what_it_left_out(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert max(len(line) for line in lines) <= width
+    table = [line for line in lines if line[:1] in "┏┃┡│└"]
+    assert table and all(line[-1] in "┓┃┩│┘" for line in table)  # whole, not cropped
     assert "w0.25 prune50% int8" in result.output and "a1b2c3d4e5f6" not in lines[2]
-    header = next(line for line in lines if "label" in line)
+    shown = header_names(lines)
     # Headers are whole names (never `prune.enabl ed`); what did not fit is listed.
-    shown = [c.strip().replace(" ", "_") for c in header.strip("┃").split("┃")]
     assert shown[:2] == ["label", "tflite_accuracy"]
     names = {*WIDE.splitlines()[0].split(","), "tflite_accuracy_ci", "vs_smaller"}
     assert all(c in names for c in shown), shown
@@ -135,8 +145,7 @@ def test_table_fits_the_terminal_and_says_what_it_left_out(
 def test_columns_chooses_what_the_table_shows(wide_run: Path) -> None:
     result = CliRunner().invoke(app, ["frontier", str(wide_run), "--columns", "label,gzip_bytes"])
     assert result.exit_code == 0, result.output
-    header = next(line for line in result.output.splitlines() if "label" in line)
-    assert [c.strip() for c in header.strip("┃").split("┃")] == ["label", "gzip_bytes"]
+    assert header_names(result.output.splitlines()) == ["label", "gzip_bytes"]
     assert "12.0 KB" in result.output and "not shown" not in result.output
     bad = CliRunner().invoke(app, ["frontier", str(wide_run), "--columns", "label,gzip_byte"])
     assert bad.exit_code == 2
