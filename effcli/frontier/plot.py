@@ -52,6 +52,12 @@ def point_labels(rows: pd.DataFrame) -> list[str]:
     (`width=0.25, prune, sparsity=0.8`; `no prune` for a disabled stage), with the branch, or
     the variant id when no knob differs. Knobs of the same name in different pipelines
     (train.width_multiplier, distill.width_multiplier) share one name."""
+    several_runs = "run" in rows.columns and rows["run"].nunique() > 1
+    if "label" in rows.columns and (rows["label"] != rows["variant"]).all():
+        return [
+            _fit(f"{r}: {t}" if several_runs else str(t))
+            for r, t in zip(rows["run"], rows["label"], strict=True)
+        ]
     knobs = [c for c in rows.columns if "." in c and rows[c].nunique(dropna=False) > 1]
     last = [c.rsplit(".", 1)[-1] for c in knobs]
     exclusive = {
@@ -66,7 +72,6 @@ def point_labels(rows: pd.DataFrame) -> list[str]:
         for full, short in zip(knobs, last, strict=True)
     ]
     several_branches = "branch" in rows.columns and rows["branch"].nunique() > 1
-    several_runs = "run" in rows.columns and rows["run"].nunique() > 1
     labels = []
     for _, row in rows.iterrows():
         parts = []
@@ -85,11 +90,16 @@ def point_labels(rows: pd.DataFrame) -> list[str]:
         if "baseline" in rows.columns and _set(row["baseline"]):
             text = f"baseline ({row['baseline']})"
         if "label" in rows.columns and _set(row["label"]) and row["label"] != row["variant"]:
-            text = str(row["label"])  # the run's own readable name
+            text = str(row["label"])  # a labelled row among rows of runs made before labels
         if several_runs:
             text = f"{row['run']}: {text}"
-        labels.append(text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…")
+        labels.append(_fit(text))
     return labels
+
+
+def _fit(text: str) -> str:
+    """A point label cut to _LABEL_CHARS."""
+    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
 
 
 def _truthy(value: Any) -> bool:

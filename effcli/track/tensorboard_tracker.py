@@ -39,6 +39,7 @@ class TensorBoardTracker(RowTracker):
         self.logdir = logdir.resolve()
         self.uri = str(self.logdir)
         self._named = experiment
+        self._settled = False  # the experiment name is final (given, or read from run.json)
         self.experiment = ""
         self.ledger: Ledger
         try:  # before anything trains: can the events be written there?
@@ -54,7 +55,11 @@ class TensorBoardTracker(RowTracker):
         self._prepare()
 
     def _prepare(self) -> None:
-        # The recipe's name: run.json holds it once the run has begun (opened before it).
+        # The recipe's name: run.json holds it once the run has begun (opened before it), so
+        # it is read again only until then, not for every row.
+        if self._settled:
+            return
+        self._settled = bool(self._named) or self.dir.run_json.is_file()
         self.experiment = self._named or _rows.experiment_name(self.dir)
         self.ledger = Ledger(self.dir.root, self.uri, STORE_ID, self.experiment)
 
