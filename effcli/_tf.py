@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from effcli._native import native_quiet  # the import itself logs to fd 2
@@ -87,6 +89,45 @@ def build() -> dict[str, Any]:
     }
 
 
+def gpus() -> list[str]:
+    """The GPUs TensorFlow sees in this process (a worker sees the one it was given)."""
+    tf = __getattr__("tf")
+    return [device.name for device in tf.config.list_physical_devices("GPU")]
+
+
+def reset_gpu_peak() -> None:
+    """Start a new peak of GPU memory (first GPU: a worker has one)."""
+    __getattr__("tf").config.experimental.reset_memory_stats("GPU:0")
+
+
+def gpu_peak_bytes() -> int:
+    """Peak bytes TensorFlow's allocator held on the first GPU since the last reset."""
+    return int(__getattr__("tf").config.experimental.get_memory_info("GPU:0")["peak"])
+
+
+@contextmanager
+def precision_policy(mixed: bool) -> Iterator[None]:
+    """Build and train what runs inside in mixed_float16 (a GPU's fast path), then go back to
+    float32. Refused without a GPU: on CPU float16 math is emulated, slower, and changes the
+    numbers, so a recipe asking for it would silently measure something else."""
+    if not mixed:
+        yield
+        return
+    from effcli.errors import StageFailed
+
+    if not gpus():
+        raise StageFailed(
+            "train.mixed_precision needs a GPU and TensorFlow sees none: remove "
+            "mixed_precision (or set it false) to train on this CPU"
+        )
+    keras = __getattr__("keras")
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def set_determinism(on: bool) -> None:
     """TensorFlow op determinism on or off for what runs next in this process."""
     if on == _state["deterministic"]:
@@ -133,6 +174,10 @@ __all__ = [
     "configure",
     "default_8bit_quantize",
     "determinism",
+    "gpu_peak_bytes",
+    "gpus",
     "node_threads",
+    "precision_policy",
+    "reset_gpu_peak",
     "set_determinism",
 ]

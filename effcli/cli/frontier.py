@@ -212,7 +212,33 @@ def _front(
     goal = f"max {result.quality}, min {', '.join(result.footprints)}"
     title = f"Pareto frontier: {goal}{_subtitle(result)}"
     _print_table(shown, columns, title, chosen)
+    _floor_note(result, shown)
     _method_note(result)
+
+
+def _floor_note(result: Frontier, shown: pd.DataFrame) -> None:
+    """One dim line when a latency axis holds rows timed near the timing floor."""
+    from effcli.measure.latency import NEAR_FLOOR_FACTOR
+
+    if "latency_near_floor" not in shown.columns or not any(
+        f.startswith("latency_ms") for f in result.footprints
+    ):
+        return
+    import pandas as pd
+
+    flags = shown["latency_near_floor"]
+    if pd.api.types.is_numeric_dtype(flags):  # bools, or their mean over replicates (majority)
+        near = flags.astype(float).fillna(0) >= 0.5
+    else:  # with empty cells (rows measured before the column existed) pandas keeps objects
+        near = flags.astype(str).str.lower().eq("true")
+    if not near.any():
+        return
+    floor = shown.loc[near, "latency_floor_ms"].median() if "latency_floor_ms" in shown else None
+    at = f" ({floor:.2g} ms)" if floor is not None and floor == floor else ""
+    _say(
+        f"[dim]{int(near.sum())} rows time under {NEAR_FLOOR_FACTOR:g}x the timing floor{at}: "
+        "their latency differences are mostly interpreter overhead[/]"
+    )
 
 
 def _method_note(result: Frontier) -> None:

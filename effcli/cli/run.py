@@ -33,6 +33,7 @@ class ExecutorName(StrEnum):
     would import every backend (and the workspace) on each `--help` and TAB completion; a test
     keeps the two equal."""
 
+    auto = "auto"
     local = "local"
     process = "process"
     ray = "ray"
@@ -57,23 +58,25 @@ def run(
         help="Run directory (default: results/<recipe name>; $EFFDL_RESULTS replaces results/).",
     ),
     executor: ExecutorName = typer.Option(
-        ExecutorName("local"),
+        ExecutorName("auto"),
         "--executor",
         envvar="EFFDL_EXECUTOR",
         show_envvar=True,
-        help="Where nodes run: local (this process), process (worker processes) or ray.",
+        help="Where nodes run: auto (worker processes when nodes can run side by side, else "
+        "this process), local (this process), process (worker processes) or ray.",
     ),
     address: str | None = typer.Option(
         None, "--address", help="--executor ray: a cluster to join (auto or HOST:PORT)."
     ),
-    jobs: int = typer.Option(
-        2,
+    jobs: int | None = typer.Option(
+        None,
         "--jobs",
         "-j",
         min=1,
         envvar="EFFDL_JOBS",
         show_envvar=True,
-        help="Parallel workers for --executor process or ray.",
+        help="Parallel workers for --executor auto, process or ray (default: one per usable "
+        "core, or one per GPU; more than the cores is allowed, with a warning).",
     ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun failed variants."),
     overrides: list[str] | None = set_option(),
@@ -94,8 +97,8 @@ def run(
 
       effdl run recipes/quickstart.yaml
       effdl run recipes/quickstart.yaml --set train.epochs=2 --out /tmp/smoke
-      effdl run recipes/quickstart.yaml --executor process --jobs 2 --track mlflow
-      EFFDL_EXECUTOR=process effdl run recipes/quickstart.yaml --format json
+      effdl run recipes/quickstart.yaml --executor local --track mlflow
+      EFFDL_JOBS=1 effdl run recipes/quickstart.yaml --format json
     """
     from effcli.cli._progress import RichReporter
     from effcli.execute import Reporter, run_plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+from effcli.errors import FatalError
 from effcli.execute.workspace import Workspace
 from effcli.plan import Plan, Variant
 from effcli.registry import Registry
@@ -21,8 +22,8 @@ class Executor(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, jobs: int = 1, address: str | None = None) -> None:
-        self.jobs = jobs  # parallel workers, for executors that have them
+    def __init__(self, jobs: int | None = None, address: str | None = None) -> None:
+        self.jobs = jobs  # parallel workers, for executors that have them (None: the default)
         self.address = address  # a cluster to join, for executors that have one
 
     @abstractmethod
@@ -31,3 +32,8 @@ class Executor(ABC):
 
 
 executors: Registry[Executor] = Registry("executor", "effcli.execute.backends", Executor)
+
+
+class WorkersFailed(FatalError):
+    """The worker processes stopped (could not start, or died): rows already written stay;
+    `auto` goes on in this process, an explicitly chosen executor stops the run."""

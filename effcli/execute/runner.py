@@ -33,7 +33,7 @@ def run_plan(
     reporter: Reporter,
     executor: str = "local",
     retry_failed: bool = False,
-    jobs: int = 1,
+    jobs: int | None = None,
     address: str | None = None,
 ) -> RunSummary:
     """Run every variant not already recorded (failed ones too, with `retry_failed`)."""

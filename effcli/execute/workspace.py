@@ -24,6 +24,7 @@ from effcli import _atomic, _tf, environment
 from effcli.artifacts import ARTIFACT_KINDS, Artifact, KerasModel, TFLiteModel
 from effcli.data.base import DataSplits, load_splits
 from effcli.errors import FatalError, one_line
+from effcli.execute import memory
 from effcli.execute.reporter import NullReporter, Reporter
 from effcli.measure.row import TestSet, measure_tflite, save_labels, save_measurement
 from effcli.plan import Node, Plan, Variant
@@ -89,6 +90,29 @@ class Workspace:
                 ) from None
             self._claim()
             yield
+            self._record_timing_floor()
+
+    def _record_timing_floor(self) -> None:
+        """run.json: the interpreter's timing floor for this run's input (one reshape, timed
+        like every model), next to which latency under a few times it reads as overhead; each
+        row's own `latency_floor_ms` is the floor measured where that row was timed."""
+        from effcli.measure.floor import floor_record
+        from effcli.measure.litert import LiteRTModel
+
+        if not self.dir.artifacts.is_dir():
+            return
+        for folder in sorted(self.dir.artifacts.iterdir()):
+            tflite = ArtifactDir(folder).tflite
+            if not tflite.is_file():
+                continue
+            try:  # a number for the record: it must never cost the run its rows
+                shape = [int(d) for d in LiteRTModel(tflite).input_detail["shape"]]
+                record = json.loads(self.dir.run_json.read_text())
+                record["timing_floor"] = floor_record(shape)
+                _atomic.write_json(self.dir.run_json, record)
+            except Exception:
+                pass
+            return
 
     def _claim(self) -> None:
         _atomic.sweep(self.dir.root, self.dir.cache, self.dir.artifacts)  # we hold the lock
@@ -187,7 +211,21 @@ class Workspace:
             workdir=self.dir.studies,
         )
         seed_everything(node.seed)  # the same node gives the same model in any process
-        result = stage.run(parent, ctx)
+        devices = _tf.gpus()
+        exact_peak = memory.reset_peak()
+        if devices:
+            _tf.reset_gpu_peak()
+        with _tf.precision_policy(bool(node.resolved.get("train", {}).get("mixed_precision"))):
+            result = stage.run(parent, ctx)
+        cost: dict[str, Any] = {
+            "train_steps": ctx.cost.steps,
+            "train_samples_seen": ctx.cost.samples_seen,
+            "peak_rss_bytes": memory.peak_rss_bytes(),
+            "peak_rss_measure": "node" if exact_peak else "process lifetime",
+            "device": "gpu" if devices else "cpu",
+        }
+        if devices:
+            cost["peak_gpu_bytes"] = _tf.gpu_peak_bytes()
         meta = {
             "key": node.key,
             "stage": node.kind,
@@ -198,6 +236,7 @@ class Workspace:
             "metrics": result.metrics,
             "info": result.info,
             "train_seconds": result.train_seconds,
+            **cost,
             "history": curve.epochs,
             "alternatives": [
                 {"name": a.name, "artifact": a.artifact.kind, "metrics": a.metrics, "info": a.info}
@@ -310,10 +349,14 @@ class Workspace:
             _atomic.write_json(folder.nodes, metas)
             source = deployable.source.model if deployable.source is not None else None
             measured = measure_tflite(
-                folder.tflite, TestSet(data.x_test, data.y_test), keras_model=source
+                folder.tflite,
+                TestSet(data.x_test, data.y_test),
+                keras_model=source,
+                settings=self.plan.measure,
             )
             metrics = dict(measured.metrics)
             metrics["train_seconds"] = sum(float(m.get("train_seconds", 0.0)) for m in metas)
+            metrics.update(training_cost(metas))
             for meta in metas:
                 metrics.update(meta.get("metrics", {}))
             metrics.update(extra)
@@ -349,6 +392,20 @@ class Workspace:
         else:
             self.failed += 1
         self.reporter.variant_finished(variant, "ok" if outcome.ok else "failed", outcome.error)
+
+
+def training_cost(metas: list[dict[str, Any]]) -> dict[str, int]:
+    """What producing the variant cost, over its chain (a cached node keeps what it recorded):
+    steps and samples summed; peak memory the largest of any node's, which is what the chain
+    needs. Left out when a node was built before effdl recorded it (not guessed)."""
+    cost: dict[str, int] = {}
+    if all("train_steps" in m for m in metas):
+        cost["train_steps"] = sum(int(m["train_steps"]) for m in metas)
+        cost["train_samples_seen"] = sum(int(m["train_samples_seen"]) for m in metas)
+        cost["train_peak_rss_bytes"] = max(int(m["peak_rss_bytes"]) for m in metas)
+    if any("peak_gpu_bytes" in m for m in metas):
+        cost["train_peak_gpu_bytes"] = max(int(m.get("peak_gpu_bytes", 0)) for m in metas)
+    return cost
 
 
 class LearningCurve:

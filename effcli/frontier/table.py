@@ -44,6 +44,8 @@ def format_value(column: str, value: Any) -> str:
             return format_value(column[: -len(suffix)], number)
     if column.endswith("_bytes"):
         return format_bytes(number)
+    if column.endswith("_cv"):  # a spread relative to the mean (latency_ms_cv)
+        return f"{number * 100:.1f} %"
     if column.startswith("latency_ms"):
         return f"{number:.3f} ms"
     if column.endswith("_seconds"):

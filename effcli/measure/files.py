@@ -24,6 +24,7 @@ from effcli.measure.row import (
     save_labels,
     save_measurement,
 )
+from effcli.recipe.schema import MeasureSpec
 from effcli.results import ResultsStore, RunDir
 
 TFLITE_SUFFIXES = (".tflite",)
@@ -140,7 +141,11 @@ def check_shape(candidate: Candidate, test: TestSet) -> None:
 
 
 def measure_candidate(
-    candidate: Candidate, test: TestSet | None, label: str, threads: int
+    candidate: Candidate,
+    test: TestSet | None,
+    label: str,
+    threads: int,
+    settings: MeasureSpec | None = None,
 ) -> Measurement:
     """The candidate's row (pipeline `measure`), from the one row builder runs use too."""
     assert candidate.tflite is not None
@@ -150,6 +155,7 @@ def measure_candidate(
         keras_model=candidate.keras_model,
         runtime=candidate.runtime,
         stats=candidate.stats,
+        settings=settings,
     )
     candidate.row = {
         "variant": candidate.name,

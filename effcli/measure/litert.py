@@ -6,7 +6,9 @@ accuracy here. Quantized inputs/outputs are (de)quantized with the tensors' own 
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,21 @@ class InvalidModel(EffdlError):
     """The file is not a model LiteRT can load."""
 
     exit_code = 2
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One latency measurement: percentiles of single invokes, and how far the repeats agree.
+
+    `cv` is the coefficient of variation (standard deviation / mean) of the repeats' p50s, NaN
+    with one repeat. It answers "would timing again give the same p50?": the per-invoke spread
+    would not (a few slow invokes out of 200 widen it without moving a median). It sees noise
+    within this measurement only, not a machine that is busier at another time.
+    """
+
+    p50_ms: float
+    p95_ms: float
+    cv: float
 
 
 class LiteRTModel:
@@ -62,6 +79,10 @@ class LiteRTModel:
             return (y.astype(np.float32) - zero_point) * scale
         return y.astype(np.float32)
 
+    def with_threads(self, num_threads: int) -> LiteRTModel:
+        """The same model in a new interpreter with `num_threads` threads."""
+        return LiteRTModel(self._content, num_threads=num_threads)
+
     def _set_batch(self, batch: int) -> None:
         if batch != self._batch:
             shape = list(self.input_detail["shape"])
@@ -92,10 +113,10 @@ class LiteRTModel:
         """Top-1 accuracy on the given split."""
         return float(np.mean(np.argmax(self.predict(x), axis=-1) == y))
 
-    def latency_ms(
+    def timing(
         self, sample: np.ndarray, warmup: int = 20, runs: int = 200, repeats: int = 3
-    ) -> tuple[float, float]:
-        """(p50, p95) milliseconds of one single-sample invoke, after warm-up.
+    ) -> Timing:
+        """Milliseconds of one single-sample invoke, after warm-up (see `Timing`).
 
         Each percentile is the median over `repeats` independent timing runs: a sub-millisecond
         model timed once is at the mercy of one scheduler hiccup (seen here: 0.1 ms read as 0.5).
@@ -115,4 +136,46 @@ class LiteRTModel:
                 times[i] = time.perf_counter() - start
             p50s.append(np.percentile(times, 50))
             p95s.append(np.percentile(times, 95))
-        return float(np.median(p50s) * 1e3), float(np.median(p95s) * 1e3)
+        cv = float(np.std(p50s, ddof=1) / np.mean(p50s)) if repeats > 1 else math.nan
+        return Timing(float(np.median(p50s) * 1e3), float(np.median(p95s) * 1e3), cv)
+
+    def latency_ms(
+        self, sample: np.ndarray, warmup: int = 20, runs: int = 200, repeats: int = 3
+    ) -> tuple[float, float]:
+        """(p50, p95) milliseconds of one single-sample invoke (see `timing`)."""
+        measured = self.timing(sample, warmup, runs, repeats)
+        return measured.p50_ms, measured.p95_ms
+
+    def throughput_per_s(
+        self, sample: np.ndarray, batch: int, seconds: float = 0.1, repeats: int = 3
+    ) -> float | None:
+        """Samples per second invoking batches of `batch` copies of `sample` back to back: the
+        median over `repeats` runs of at least `seconds` (and 3 invokes) each, after 2 warm-up
+        invokes. None when the model cannot be resized to that batch (a fixed batch dimension)."""
+        inputs = self._quantize_input(np.repeat(sample[np.newaxis], batch, axis=0))
+        try:
+            self._set_batch(batch)
+            self.interpreter.set_tensor(self.input_detail["index"], inputs)
+            for _ in range(2):
+                self.interpreter.invoke()
+            rates = []
+            for _ in range(repeats):
+                count, start = 0, time.perf_counter()
+                while count < 3 or time.perf_counter() - start < seconds:
+                    self.interpreter.invoke()
+                    count += 1
+                rates.append(batch * count / (time.perf_counter() - start))
+        except (ValueError, RuntimeError):
+            return None
+        finally:
+            self._reset_batch()
+        return float(np.median(rates))
+
+    def _reset_batch(self) -> None:
+        """Back to batch 1, even after a resize that failed halfway (shapes already changed)."""
+        shape = list(self.input_detail["shape"])
+        if shape[0] != 1 or self._batch != 1:
+            shape[0] = 1
+            self.interpreter.resize_tensor_input(self.input_detail["index"], shape)
+            self.interpreter.allocate_tensors()
+        self._batch = 1

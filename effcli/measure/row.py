@@ -18,7 +18,9 @@ from effcli._atomic import replacing, write_json
 from effcli.measure.accuracy import keras_accuracy
 from effcli.measure.flatbuffer import ModelStats, model_stats
 from effcli.measure.footprint import gzip_bytes, tflite_bytes
+from effcli.measure.latency import latency_metrics, throughput_metrics
 from effcli.measure.litert import LiteRTModel
+from effcli.recipe.schema import MeasureSpec
 from effcli.results.rundir import ArtifactDir, RunDir
 
 
@@ -57,24 +59,26 @@ def measure_tflite(
     threads: int = 1,
     runtime: LiteRTModel | None = None,
     stats: ModelStats | None = None,
+    settings: MeasureSpec | None = None,
 ) -> Measurement:
     """Footprint, latency and (with `test`) accuracy of the .tflite at `path`; `accuracy` of
     the Keras model it was converted from, when given. `runtime`/`stats` reuse what a caller
-    already loaded."""
+    already loaded; `settings` (a recipe's `measure:`) add thread counts and throughput."""
     path = Path(path)
     runtime = runtime or LiteRTModel(path, num_threads=threads)
     stats = stats or model_stats(path.read_bytes())
-    p50, p95 = runtime.latency_ms(latency_sample(runtime, test))
+    settings = settings or MeasureSpec()
+    sample = latency_sample(runtime, test)
     metrics: dict[str, Any] = {
         "tflite_bytes": tflite_bytes(path),
         "gzip_bytes": gzip_bytes(path),
-        "latency_ms_p50": p50,
-        "latency_ms_p95": p95,
+        **latency_metrics(runtime, sample, settings),
     }
     predictions = None
     if test is not None:
         predictions = np.argmax(runtime.predict(test.x), axis=-1).astype(np.int32)
         metrics = {"tflite_accuracy": float(np.mean(predictions == test.y)), **metrics}
+    metrics.update(throughput_metrics(runtime, sample, settings))
     metrics.update(stats.metrics())
     if keras_model is not None and test is not None:
         metrics["accuracy"] = keras_accuracy(keras_model, test.x, test.y)

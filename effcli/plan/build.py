@@ -81,6 +81,7 @@ def build_plan(source: RecipeSource, *, require_data: bool = True) -> Plan:
         save_test=bool(getattr(recipe.data.params, "save_test", True)),
         replicates=recipe.replicates,
         deterministic=recipe.deterministic,
+        measure=recipe.measure,
     )
     for branch in ordered:
         known = {k.label for k in plan.knobs}

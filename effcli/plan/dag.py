@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from effcli.recipe.schema import Recipe
+from effcli.recipe.schema import MeasureSpec, Recipe
 from effcli.recipe.source import RecipeSource
 from effcli.recipe.sweep import Knob
 from effcli.results.rundir import unit_name
@@ -122,6 +122,7 @@ class Plan:
     save_test: bool = True  # keep test.npz in the run folder (data.save_test; not in any key)
     replicates: int = 1
     deterministic: bool = False
+    measure: MeasureSpec = MeasureSpec()  # recipe `measure:`: how exports are timed (no key)
     nodes: dict[str, Node] = field(default_factory=dict)  # parents before children
     variants: list[Variant] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # plan-time advice, each line once

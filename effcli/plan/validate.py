@@ -297,6 +297,7 @@ def validate_recipe(
         replicates=top.replicates,
         deterministic=top.deterministic,
         baseline=top.baseline,
+        measure=top.measure,
     )
     warnings = data_warnings + _check_order(recipe, check)
     return dataclasses.replace(recipe, warnings=tuple(warnings))

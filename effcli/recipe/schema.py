@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 MAX_REPLICATES = 100
 BASELINES = ("linear", "smallest")
@@ -112,6 +119,68 @@ class TrainSpec(StrictModel):
     lr_schedule: LRScheduleSpec = LRScheduleSpec()
     augment: AugmentSpec = AugmentSpec()
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
+    mixed_precision: bool = Field(
+        False,
+        description="true or false: train in mixed_float16 (needs a GPU; a CPU run refuses it)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_defaults_added_later(self, handler: Any) -> Any:
+        """Leave out `mixed_precision` while it is off: every node key recorded before the
+        option existed stays the same (a key hashes this dump)."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("mixed_precision"):
+            data.pop("mixed_precision", None)
+        return data
+
+
+MAX_LATENCY_THREADS = 64
+MAX_THROUGHPUT_BATCH = 4096
+
+
+class MeasureSpec(StrictModel):
+    """`measure:`: how exported models are timed. Part of no node key: the numbers it adds are
+    measured on the exported file (see effcli.measure.latency)."""
+
+    latency_threads: tuple[int, ...] = Field(
+        (1,),
+        description=f"thread counts to time latency with, e.g. [1, 4] (each 1..{MAX_LATENCY_THREADS}"
+        ", once); the plain latency columns are 1 thread, each other count T adds "
+        "latency_ms_p50_tT and latency_ms_p95_tT",
+    )
+    throughput_batch: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_THROUGHPUT_BATCH,
+        description=f"a batch size 1..{MAX_THROUGHPUT_BATCH}: adds throughput_per_s, samples per "
+        "second invoking batches of that size (1 thread)",
+    )
+
+    @field_validator("latency_threads", mode="before")
+    @classmethod
+    def _thread_counts(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(
+                f"expected a non-empty list of thread counts, e.g. [1, 4] (got {value!r})"
+            )
+        for count in value:
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise ValueError(f"each thread count must be a whole number (got {count!r})")
+            if not 1 <= count <= MAX_LATENCY_THREADS:
+                raise ValueError(
+                    f"each thread count must be 1..{MAX_LATENCY_THREADS} (got {count})"
+                )
+        twice = next((c for i, c in enumerate(value) if c in value[:i]), None)
+        if twice is not None:
+            raise ValueError(f"thread count {twice} is listed twice; give each count once")
+        return tuple(value)
+
+    @field_validator("throughput_batch", mode="before")
+    @classmethod
+    def _no_bool_batch(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a batch size, a whole number (got {value!r})")
+        return value
 
 
 class RecipeDoc(StrictModel):
@@ -151,6 +220,7 @@ class RecipeDoc(StrictModel):
     data: dict[str, Any] = Field(default_factory=lambda: {"source": "digits"})
     model: dict[str, Any] = Field(default_factory=lambda: {"family": "cnn"})
     train: TrainSpec = TrainSpec()
+    measure: MeasureSpec = MeasureSpec()
     pipeline: list[dict[str, Any]] = Field(
         min_length=1, description="a list of stages, e.g. - {stage: train}"
     )
@@ -221,3 +291,4 @@ class Recipe:
     replicates: int = 1
     deterministic: bool = False
     baseline: bool | str | None = None
+    measure: MeasureSpec = MeasureSpec()  # how exports are timed; in no node key

@@ -23,6 +23,8 @@ _RUN_SETTINGS = {
     "deterministic": "deterministic cannot be swept (it decides how every node runs); write "
     "one recipe per value",
     "baseline": "baseline cannot be swept (it adds one reference variant); set true or false",
+    "measure": "measure settings cannot be swept (they decide how every variant is timed, not "
+    "what it is); set one value (latency_threads takes several thread counts)",
 }
 _FIXED_ROOTS |= set(_RUN_SETTINGS)
 

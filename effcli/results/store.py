@@ -33,6 +33,9 @@ METRIC_COLUMNS = [
     "latency_ms_p50",
     "latency_ms_p95",
     "train_seconds",
+    "train_steps",
+    "train_samples_seen",
+    "train_peak_rss_bytes",
 ]
 
 

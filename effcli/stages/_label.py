@@ -31,6 +31,8 @@ ABBREVIATIONS = {
     "patch_size": "p",
     "blocks": "b",
 }
+# Arguments whose value is a share, written as a percentage (`train_fraction: 0.25` -> `f25%`).
+PERCENTAGES = {"train_fraction": "f"}
 # Keys of a swept dict whose value alone names it (`{family: cnn, args: {...}}` -> `cnn w0.5`).
 NAMING_KEYS = ("family", "source", "stage", "mode")
 
@@ -49,8 +51,11 @@ def percent(fraction: float) -> str:
 
 
 def token(argument: str, value: Any) -> str:
-    """One varying argument: `w0.25`, `lr0.001`, `aug` / `no-aug`, `adamw`."""
-    name = ABBREVIATIONS.get(argument.split(".")[-1], argument.split(".")[-1])
+    """One varying argument: `w0.25`, `lr0.001`, `f25%`, `aug` / `no-aug`, `adamw`."""
+    last = argument.split(".")[-1]
+    if last in PERCENTAGES and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{PERCENTAGES[last]}{percent(value)}"
+    name = ABBREVIATIONS.get(last, last)
     if isinstance(value, bool):
         return name if value else f"no-{name}"
     if value is None:

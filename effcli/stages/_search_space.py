@@ -25,7 +25,7 @@ from pydantic_core import ErrorDetails
 
 from effcli.recipe.schema import AugmentSpec, EarlyStoppingSpec, LRScheduleSpec
 from effcli.registry import did_you_mean
-from effcli.stages._train_spec import GROW_KNOBS, TrainParams
+from effcli.stages._train_spec import DATA_ARGS, GROW_KNOBS, TrainParams
 
 Loc = tuple[Any, ...]
 
@@ -61,6 +61,8 @@ def _searchable() -> dict[str, str]:
     fields of its groups as `group.field`."""
     names: dict[str, str] = {}
     for name, info in TrainParams.model_fields.items():
+        if name in DATA_ARGS:
+            continue
         if name in GROUPS:
             for sub, sub_info in GROUPS[name].model_fields.items():
                 names[f"{name}.{sub}"] = _value_type(sub_info.annotation)
@@ -140,6 +142,12 @@ def check_name(name: Any) -> str:
     if isinstance(name, str) and name in SEARCHABLE:
         return name
     text = str(name)
+    if text in DATA_ARGS:
+        raise SpaceError(
+            loc,
+            f"'{text}' chooses the training data, not the model: a search on validation accuracy "
+            f"would pick the whole split; sweep it instead ({text}: {{sweep: [0.25, 1.0]}})",
+        )
     if text in GROUPS:
         fields = ", ".join(GROUPS[text].model_fields)
         raise SpaceError(

@@ -5,16 +5,106 @@ The study lives in `<workdir>/<node key prefix>.sqlite3`, each kept trial's mode
 (`<prefix>_trial<n>.keras`, written atomically before the trial completes: complete implies
 saved), so a killed run resumes: finished (complete or pruned) trials count toward `n_trials`
 and only the missing ones run. Without a workdir the study and models are in memory.
+
+Several processes may run trials of one study at once (`parallel_trials`, _parallel_trials.py,
+`run_shared`): SQLite serializes their writes (each waits up to `SQLITE_TIMEOUT` for the lock),
+and only the node's own process (`attach_at=None`) fails the trials a killed run left RUNNING and
+removes half-written model files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from effcli import _atomic
 from effcli.stages._search_space import OBJECTIVES, QUALITY
+
+SQLITE_TIMEOUT = 60.0  # seconds a process waits for another's write to the study file
+# Worker k of a parallel search seeds its sampler this far from worker 0, so no two workers (of
+# this or of a resumed run, whose seed moves by the trials so far) draw the same random start.
+WORKER_SEED_STRIDE = 10_007
+
+
+def sampler_settings(
+    sampler: str, n_trials: int, startup_trials: int | None, population_size: int | None
+) -> dict[str, int]:
+    """The sampler's effective settings for a budget of `n_trials` (None: scaled to it).
+
+    TPE draws `n_startup_trials` at random before its model guides it; Optuna's default of 10
+    made the stage's old default budget (8) a random search. Scaled, a third of the budget is
+    random start (at least 2, so TPE has a good and a bad trial to split; at most Optuna's 10),
+    so the model guides at least ~2/3 of the trials. NSGA-II's first generation
+    (`population_size`, Optuna's default 50) is random too: a quarter of the budget (2..50)
+    gives about four generations to evolve.
+    """
+    if sampler == "tpe":
+        scaled = max(2, min(10, n_trials // 3))
+        return {"n_startup_trials": startup_trials if startup_trials is not None else scaled}
+    if sampler == "nsga2":
+        scaled = max(2, min(50, n_trials // 4))
+        return {"population_size": population_size if population_size is not None else scaled}
+    return {}
+
+
+def random_start(sampler: str, settings: Mapping[str, int]) -> int | None:
+    """How many trials the sampler draws at random before anything guides it (None: all)."""
+    if sampler == "tpe":
+        return settings["n_startup_trials"]
+    if sampler == "nsga2":
+        return settings["population_size"]
+    return None
+
+
+_SETTING = {"tpe": ("TPE", "startup_trials"), "nsga2": ("NSGA-II", "population_size")}
+
+
+def sampler_problems(
+    sampler: str, startup_trials: int | None, population_size: int | None
+) -> list[tuple[tuple[Any, ...], str]]:
+    """A setting given to a sampler that has no such setting, as (location, message)."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for field, value, owner in (
+        ("startup_trials", startup_trials, "tpe"),
+        ("population_size", population_size, "nsga2"),
+    ):
+        if value is not None and sampler != owner:
+            other = _SETTING.get(sampler)
+            hint = f" (its random start is {other[1]})" if other else ""
+            problems.append(
+                (
+                    (field,),
+                    f"{field} is a setting of sampler {owner}, not {sampler}{hint}; remove it",
+                )
+            )
+    return problems
+
+
+def random_search_warning(
+    sampler: str,
+    n_trials: int,
+    startup_trials: int | None,
+    population_size: int | None,
+    given: set[str],
+) -> tuple[str, str] | None:
+    """(field, advice) when the whole budget is the sampler's random start, so the search is a
+    random search; `given` holds the settings the recipe wrote (the rest are scaled)."""
+    start = random_start(
+        sampler, sampler_settings(sampler, n_trials, startup_trials, population_size)
+    )
+    if start is None or n_trials > start:
+        return None
+    name, field = _SETTING[sampler]
+    written = field in given
+    return (
+        field if written else "n_trials",
+        f"n_trials {n_trials} <= {field} {start}{'' if written else ' (scaled default)'}: "
+        f"{name} draws its first {start} trials at random, so this search is a random search; "
+        f"raise n_trials above {start}" + (f" or lower {field}" if written else ""),
+    )
 
 
 class Study:
@@ -31,20 +121,31 @@ class Study:
         prune: bool,
         prune_startup_trials: int,
         prune_warmup_epochs: int,
+        settings: Mapping[str, int] | None = None,
+        worker: int = 0,
+        attach_at: int | None = None,
     ) -> None:
+        """`settings` are `sampler_settings`' (None: Optuna's defaults). A worker process of a
+        parallel search gives its number and `attach_at`, the trials the study had when the
+        node's process opened it: it fails no RUNNING trial (others are running them) and seeds
+        its sampler apart from the other workers."""
         import optuna
-        from optuna.trial import TrialState
 
         self.prefix = prefix
+        self.worker = worker
         self.workdir = Path(workdir) if workdir is not None else None
         self.objectives = objectives
         self._models: dict[int, Any] = {}  # trial number -> model, without a workdir
         storage = None
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            for leftover in self.workdir.glob(f".{prefix}_trial*.tmp*"):  # a killed save
-                leftover.unlink(missing_ok=True)
-            storage = f"sqlite:///{self.storage_path}"
+            if attach_at is None:  # a worker's half-written model is another worker's to finish
+                for leftover in self.workdir.glob(f".{prefix}_trial*.tmp*"):  # a killed save
+                    leftover.unlink(missing_ok=True)
+            storage = optuna.storages.RDBStorage(
+                f"sqlite:///{self.storage_path}",
+                engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT}},
+            )
         pruner = (
             optuna.pruners.MedianPruner(
                 n_startup_trials=prune_startup_trials, n_warmup_steps=prune_warmup_epochs
@@ -59,14 +160,24 @@ class Study:
             pruner=pruner,
             load_if_exists=True,
         )
-        # A trial still RUNNING was left by a killed process (a node runs in one process at a
-        # time: the run directory's lock): it failed, so it does not count as done.
+        if attach_at is None:
+            self.fail_running()
+        self.before = (
+            attach_at if attach_at is not None else len(self.study.get_trials(deepcopy=False))
+        )
+        # Seeded from the recipe's seed and the trials so far: a resumed study does not repeat
+        # the first run's suggestions (nor one worker another's).
+        self.sampler_seed = seed + self.before + worker * WORKER_SEED_STRIDE
+        self.study.sampler = _sampler(sampler, self.sampler_seed, settings or {})
+
+    def fail_running(self) -> None:
+        """Fail the trials still RUNNING: a killed process (or a dead worker) left them, as a
+        node runs in one process tree at a time (the run directory's lock); not done. Only
+        while no worker runs trials."""
+        from optuna.trial import TrialState
+
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        self.before = len(self.study.get_trials(deepcopy=False))
-        # Seeded from the recipe's seed and the trials so far: a resumed study does not repeat
-        # the first run's suggestions.
-        self.study.sampler = _sampler(sampler, seed + self.before)
 
     @property
     def storage_path(self) -> Path | None:
@@ -82,18 +193,65 @@ class Study:
         states = (TrialState.COMPLETE, TrialState.PRUNED)
         return list(self.study.get_trials(deepcopy=False, states=states))
 
+    def missing(self, n_trials: int) -> int:
+        """Trials still to run for a budget of `n_trials`."""
+        return max(0, n_trials - len(self.finished()))
+
     def optimize(
         self, objective: Callable[[Any], Any], n_trials: int, timeout: float | None
     ) -> int:
         """Run the trials still missing from `n_trials`; returns how many ran now."""
-        missing = n_trials - len(self.finished())
-        if missing > 0:
+        self.run(objective, self.missing(n_trials), timeout)
+        return self.ran_now()
+
+    def run(self, objective: Callable[[Any], Any], count: int, timeout: float | None) -> None:
+        """Run `count` trials in this process (Optuna's loop)."""
+        if count > 0:
             self.study.optimize(
                 objective,
-                n_trials=missing,
+                n_trials=count,
                 timeout=timeout,
                 callbacks=[lambda study, trial: self._keep_front()],
             )
+
+    def run_shared(
+        self, objective: Callable[[Any], Any], total: int, timeout: float | None
+    ) -> None:
+        """Run trials until the study holds `total` (every process's, failed ones too, as
+        Optuna's own loop counts them), while other processes do the same: each takes the
+        next trial when it is free, so a worker that starts late (TensorFlow's import) or
+        trains faster takes fewer or more, and the budget is met exactly (a file lock makes
+        counting and creating a trial one step)."""
+        import optuna
+        from optuna.trial import TrialState
+
+        assert self.workdir is not None, "processes share a study through its file"
+        lock = self.workdir / f".{self.prefix}.trials.lock"
+        start = time.monotonic()
+        while timeout is None or time.monotonic() - start < timeout:
+            with _atomic.locked(lock):
+                if len(self.study.get_trials(deepcopy=False)) >= total:
+                    return
+                trial = self.study.ask()
+            try:
+                values = objective(trial)
+            except optuna.TrialPruned:
+                self.study.tell(trial, state=TrialState.PRUNED)
+            except BaseException:
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise
+            else:  # NaN marks a failed training: FAIL, as in Optuna's loop (without its warning)
+                failed = any(
+                    math.isnan(v) for v in (values if isinstance(values, list) else [values])
+                )
+                if failed:
+                    self.study.tell(trial, state=TrialState.FAIL)
+                else:
+                    self.study.tell(trial, values)
+            self._keep_front()
+
+    def ran_now(self) -> int:
+        """Trials started since this study was opened, by this process or its workers."""
         return len(self.trials()) - self.before
 
     def front(self) -> list[Any]:
@@ -130,8 +288,13 @@ class Study:
         return None
 
     def _keep_front(self) -> None:
-        """Drop the models of trials off the Pareto front (a dominated trial stays dominated)."""
-        keep = {t.number for t in self.study.best_trials}
+        """Drop the models of trials off the Pareto front (a dominated trial stays dominated).
+        A trial another worker still runs may have saved its model already: it is kept, and
+        read before the front, so a trial that completes in between is on that front."""
+        from optuna.trial import TrialState
+
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        keep = {t.number for t in running} | {t.number for t in self.study.best_trials}
         for number in [n for n in self._models if n not in keep]:
             del self._models[number]
         if self.workdir is not None:
@@ -141,14 +304,18 @@ class Study:
                     path.unlink(missing_ok=True)
 
 
-def _sampler(name: str, seed: int) -> Any:
+def _sampler(name: str, seed: int, settings: Mapping[str, int]) -> Any:
+    """The named Optuna sampler with `sampler_settings`. Optuna 5's TPE is a constant liar by
+    default: in a parallel search a worker's suggestion avoids the trials others are running."""
     import optuna
 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+        population = settings.get("population_size", 50)  # 50: Optuna's default
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    startup = settings.get("n_startup_trials", 10)  # 10: Optuna's default
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
 
 
 def pruning_callback(trial: Any) -> Any:
@@ -180,6 +347,8 @@ def trial_info(trial: Any) -> dict[str, Any]:
         "params": trial.params,
         "train_seconds": attrs.get("train_seconds"),
     }
+    if "worker" in attrs:  # a parallel search: the process that ran it (0: the node's own)
+        info["worker"] = attrs["worker"]
     if "error" in attrs:
         info["error"] = attrs["error"]
     if trial.state.name == "PRUNED" and trial.intermediate_values:

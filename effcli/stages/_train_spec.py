@@ -2,18 +2,20 @@
 training spec they resolve to, the plan-time checks, and building the model family.
 
 `train`, `distill` and `tune` build a model from the family and train it (TrainParams: the grow
-knobs and train overrides); `prune`, `cluster`, `low_rank` and `quantize` (QAT) fine-tune their
+knobs, train overrides and `train_fraction`, a nested subset of the training split); `prune`, `cluster`, `low_rank` and `quantize` (QAT) fine-tune their
 parent (FineTuneParams: epochs and learning rate, the rest from the recipe's `train`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from effcli.data.base import datasets
+from effcli.data.base import DataError, datasets
+from effcli.data.subset import train_subset
 from effcli.errors import StageFailed
 from effcli.models.base import families
 from effcli.recipe.schema import (
@@ -29,6 +31,9 @@ from effcli.stages.base import StageContext, StageParams
 
 GROW_KNOBS = ("width_multiplier", "depth_multiplier", "resolution_multiplier", "compound_phi")
 TRAIN_KEYS = tuple(TrainSpec.model_fields)
+# Arguments that choose the data a stage trains on, not the model or its training: not searchable
+# by `tune` (validation accuracy would always pick the whole split).
+DATA_ARGS = ("train_fraction",)
 
 FineTuneEpochs = Annotated[int, Field(ge=1, le=10_000, description="fine-tune epochs, >= 1")]
 FineTuneRate = Annotated[float, Field(gt=0, le=10, description="fine-tune learning rate")]
@@ -68,6 +73,31 @@ class TrainParams(StageParams):
     lr_schedule: LRScheduleSpec | None = None
     augment: AugmentSpec | None = None
     early_stopping: EarlyStoppingSpec | None = None
+    train_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="share of the training split to train on, 0 < f <= 1 (a stratified, "
+        "seeded, nested subset; val and test unchanged)",
+    )
+
+
+def fraction_resolved(params: TrainParams) -> dict[str, Any]:
+    """`{"train_fraction": f}` for a stage's resolved arguments when it trains on a subset; empty
+    for the whole split, so every node key made before `train_fraction` existed stays valid."""
+    return {} if params.train_fraction == 1 else {"train_fraction": params.train_fraction}
+
+
+def fraction_context(resolved: Mapping[str, Any], ctx: StageContext) -> StageContext:
+    """`ctx` with its training split cut to the resolved `train_fraction` (data.subset), seeded by
+    the node's seed: every fraction of a replicate draws from the same order, so they nest. Too
+    small a fraction fails the node (the runner puts the stage's name before the reason)."""
+    fraction = float(resolved.get("train_fraction", 1.0))
+    try:
+        data = train_subset(ctx.data, fraction, ctx.seed)
+    except DataError as exc:
+        raise StageFailed(str(exc)) from None
+    return ctx if data is ctx.data else dataclasses.replace(ctx, data=data)
 
 
 def model_args(params: TrainParams, recipe: Recipe) -> dict[str, Any]:

@@ -202,6 +202,7 @@ def fit(
         one_hot=one_hot,
     )
     start = time.perf_counter()
+    steps_before = _optimizer_steps(model)
     model.fit(
         train,
         validation_data=val,
@@ -210,6 +211,9 @@ def fit(
         callbacks=[*callbacks, selection],
     )
     seconds = time.perf_counter() - start
+    # Counted from the optimizer (no per-batch callback: that would slow small models down);
+    # every epoch is one pass over the training split, early stopping ends at an epoch's end.
+    ctx.cost.add(_optimizer_steps(model) - steps_before, selection.epochs_run * len(data.y_train))
     check_finite(model)
     return FitReport(
         seconds=seconds,
@@ -218,6 +222,12 @@ def fit(
         best_val_accuracy=float(selection.best_logs.get("val_accuracy", float("nan"))),
         best_val_loss=float(selection.best_logs.get("val_loss", float("nan"))),
     )
+
+
+def _optimizer_steps(model: Any) -> int:
+    optimizer = getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    return int(iterations.numpy()) if iterations is not None else 0
 
 
 def check_finite(model: Any) -> None:

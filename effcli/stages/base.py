@@ -49,6 +49,19 @@ class NodeInfo:
 
 
 @dataclass
+class TrainingCost:
+    """What a node's training did, added up over its fit calls (a search's trials, a fine-tune
+    after pruning): optimizer steps and training samples seen (epochs run x training samples)."""
+
+    steps: int = 0
+    samples_seen: int = 0
+
+    def add(self, steps: int, samples_seen: int) -> None:
+        self.steps += steps
+        self.samples_seen += samples_seen
+
+
+@dataclass
 class StageContext:
     """Everything a stage may use besides its parent artifact."""
 
@@ -60,6 +73,7 @@ class StageContext:
     dependency: Callable[[str], Artifact] = lambda key: _no_dependencies(key)
     node_key: str = ""  # this node's key
     workdir: Path | None = None  # a run-directory folder for state that must survive a rerun
+    cost: TrainingCost = field(default_factory=lambda: TrainingCost())  # what training took
 
 
 @dataclass

@@ -23,7 +23,15 @@ from effcli.models.user import file_digest, logits_model
 from effcli.recipe.schema import Recipe, StageConfig, TrainSpec
 from effcli.stages._label import tokens
 from effcli.stages._layers import copy_model
-from effcli.stages._train_spec import TrainParams, build_model, check_trains, model_spec, train_spec
+from effcli.stages._train_spec import (
+    TrainParams,
+    build_model,
+    check_trains,
+    fraction_context,
+    fraction_resolved,
+    model_spec,
+    train_spec,
+)
 from effcli.stages._training import (
     classifier_loss,
     fit,
@@ -107,6 +115,7 @@ class DistillStage(Stage[DistillParams]):
             "temperature": p.temperature,
             "alpha": p.alpha,
             "train": train_spec(p, recipe).model_dump(mode="json"),
+            **fraction_resolved(p),
         }
         if first:  # builds its own student from the model family
             resolved["model"] = model_spec(p, recipe)
@@ -114,6 +123,7 @@ class DistillStage(Stage[DistillParams]):
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         spec = TrainSpec.model_validate(self.resolved["train"])
+        ctx = fraction_context(self.resolved, ctx)  # the teacher is its own node
         try:
             teacher = logits_model(self._teacher(ctx))
         except ValueError as exc:
@@ -140,7 +150,11 @@ class DistillStage(Stage[DistillParams]):
         report = fit(distiller, ctx, spec)
         return StageResult(
             artifact=KerasModel(student),
-            metrics={"distill_epochs": report.epochs_run, "distill_best_epoch": report.best_epoch},
+            metrics={
+                "distill_epochs": report.epochs_run,
+                "distill_best_epoch": report.best_epoch,
+                "train_samples": len(ctx.data.y_train),
+            },
             info={
                 "teacher": self.resolved["teacher"],
                 "temperature": self.resolved["temperature"],

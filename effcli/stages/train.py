@@ -8,7 +8,15 @@ from typing import Any
 from effcli.artifacts import Artifact, KerasModel
 from effcli.recipe.schema import Recipe, StageConfig, TrainSpec
 from effcli.stages._label import tokens
-from effcli.stages._train_spec import TrainParams, build_model, check_trains, model_spec, train_spec
+from effcli.stages._train_spec import (
+    TrainParams,
+    build_model,
+    check_trains,
+    fraction_context,
+    fraction_resolved,
+    model_spec,
+    train_spec,
+)
 from effcli.stages._training import compile_classifier, fit, steps_per_epoch
 from effcli.stages.base import Stage, StageContext, StageResult, stages
 
@@ -37,16 +45,22 @@ class TrainStage(Stage[TrainParams]):
         return {
             "model": model_spec(params, recipe),
             "train": train_spec(params, recipe).model_dump(mode="json"),
+            **fraction_resolved(params),
         }
 
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         spec = TrainSpec.model_validate(self.resolved["train"])
+        ctx = fraction_context(self.resolved, ctx)
         model = build_model(self.resolved["model"], ctx)
         compile_classifier(model, spec, steps_per_epoch(len(ctx.data.y_train), spec.batch_size))
         report = fit(model, ctx, spec)
         return StageResult(
             artifact=KerasModel(model),
-            metrics={"train_epochs": report.epochs_run, "train_best_epoch": report.best_epoch},
+            metrics={
+                "train_epochs": report.epochs_run,
+                "train_best_epoch": report.best_epoch,
+                "train_samples": len(ctx.data.y_train),
+            },
             info={
                 "best_val_accuracy": report.best_val_accuracy,
                 "epochs_run": report.epochs_run,

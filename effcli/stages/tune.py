@@ -4,7 +4,8 @@
 - stage: tune
   space: {learning_rate: {float: [1.0e-4, 1.0e-2], log: true}}   # see _search_space.py
   sampler: tpe                 # tpe | random | nsga2
-  n_trials: 8
+  n_trials: 8                  # startup_trials / population_size: scaled to it (_study.py)
+  parallel_trials: 1           # >1: trials in that many processes on the same study
   objectives: [val_accuracy]   # or add a footprint: params | tflite_bytes | macs
   epochs: 10                   # every train argument may also be fixed
 ```
@@ -18,7 +19,11 @@ trial with the best val_accuracy, and every other Pareto-optimal trial is kept a
 
 The study lives in `ctx.workdir` and resumes after a kill (_study.py); the space language is
 checked at plan time by pure functions (_search_space.py), so every mistake is a one-line recipe
-error before anything trains.
+error before anything trains. The sampler's random start is scaled to the budget, and a budget
+that is all random start is a plan-time warning (`sampler_settings`, `random_search_warning` in
+_study.py). `parallel_trials > 1` runs trials in that many processes on the same study
+(_parallel_trials.py): not bit-identical to a sequential search, so refused by deterministic
+recipes and part of the node key.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from effcli.artifacts import Artifact, KerasModel
 from effcli.errors import StageFailed
 from effcli.models.base import families
 from effcli.recipe.schema import Recipe, StageConfig, TrainSpec
+from effcli.stages._parallel_trials import run_in_workers
 from effcli.stages._search_space import (
     GROUPS,
     QUALITY,
@@ -45,11 +51,20 @@ from effcli.stages._search_space import (
     space_problems,
     validation_reason,
 )
-from effcli.stages._study import Study, pruning_callback, trial_info
+from effcli.stages._study import (
+    Study,
+    pruning_callback,
+    random_search_warning,
+    sampler_problems,
+    sampler_settings,
+    trial_info,
+)
 from effcli.stages._train_spec import (
     TrainParams,
     build_model,
     check_trains,
+    fraction_context,
+    fraction_resolved,
     model_spec,
     train_spec,
 )
@@ -67,6 +82,21 @@ class TuneParams(TrainParams):
     )
     sampler: Literal["tpe", "random", "nsga2"] = "tpe"
     n_trials: int = Field(8, ge=1, le=10_000, description="trials in the study, 1..10000")
+    startup_trials: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="tpe: random trials before the model guides it; default: n_trials // 3 (2..10)",
+    )
+    population_size: int | None = Field(
+        None,
+        ge=2,
+        le=10_000,
+        description="nsga2: trials per generation; default: n_trials // 4 (2..50)",
+    )
+    parallel_trials: int = Field(
+        1, ge=1, le=16, description="trials run at once, each in its own process, 1..16"
+    )
     timeout: float | None = Field(
         None, gt=0, description="seconds after which no new trial starts (this run)"
     )
@@ -87,6 +117,18 @@ class TuneParams(TrainParams):
         min_length=1,
         description="val_accuracy, optionally with params, tflite_bytes or macs",
     )
+
+
+def _search_problems(p: TuneParams, recipe: Recipe) -> Iterable[tuple[Loc, str]]:
+    """Sampler settings the sampler lacks; parallel trials where the recipe wants one order."""
+    yield from sampler_problems(p.sampler, p.startup_trials, p.population_size)
+    if p.parallel_trials > 1 and recipe.deterministic:
+        why = (
+            f"parallel_trials {p.parallel_trials} runs trials in an order that differs from run "
+            "to run, and the recipe asks for deterministic: true; set parallel_trials: 1 or "
+            "deterministic: false"
+        )
+        yield ("parallel_trials",), why
 
 
 def _fixed_train_args(params: TuneParams) -> dict[str, Any]:
@@ -113,6 +155,7 @@ class TuneStage(Stage[TuneParams]):
         {
             "space": {"learning_rate": {"float": [1.0e-3, 1.0e-2], "log": True}},
             "n_trials": 2,
+            "startup_trials": 1,  # one model-guided trial: no random-search warning
             "epochs": 1,
             "width_multiplier": 0.125,
         },
@@ -130,6 +173,8 @@ class TuneStage(Stage[TuneParams]):
         p = cls.params_of(stage)
         where: Loc = ("pipeline", stage.index)
         for loc, message in objective_problems(p.objectives, p.prune):
+            yield (*where, *loc), message
+        for loc, message in _search_problems(p, recipe):
             yield (*where, *loc), message
         fixed = _fixed_train_args(p)
         problems = space_problems(p.space, fixed)
@@ -164,6 +209,12 @@ class TuneStage(Stage[TuneParams]):
                 "trial continues to the next stages and the other Pareto-optimal trials get no "
                 "rows; make tune the last stage to measure them all",
             )
+        given = p.model_fields_set & {"startup_trials", "population_size"}
+        found = random_search_warning(
+            p.sampler, p.n_trials, p.startup_trials, p.population_size, given
+        )
+        if found is not None:
+            yield ("pipeline", stage.index, found[0]), found[1]
 
     @classmethod
     def resolve(cls, stage: StageConfig, recipe: Recipe) -> dict[str, Any]:
@@ -176,6 +227,11 @@ class TuneStage(Stage[TuneParams]):
             "train": spec.model_dump(mode="json"),
             "space": p.model_dump(mode="json")["space"],
             "sampler": p.sampler,
+            # Effective, so the key changes with what the sampler does (and the row re-derives).
+            "sampler_settings": sampler_settings(
+                p.sampler, p.n_trials, p.startup_trials, p.population_size
+            ),
+            "parallel_trials": p.parallel_trials,  # another order of trials: other results
             "n_trials": p.n_trials,
             "timeout": p.timeout,
             "objectives": list(p.objectives),
@@ -184,6 +240,7 @@ class TuneStage(Stage[TuneParams]):
             "prune_warmup_epochs": (
                 warmup if warmup is not None else spec.early_stopping.start_from_epoch
             ),
+            **fraction_resolved(p),
         }
 
     @classmethod
@@ -197,6 +254,7 @@ class TuneStage(Stage[TuneParams]):
     def run(self, parent: Artifact | None, ctx: StageContext) -> StageResult:
         import optuna
 
+        ctx = fraction_context(self.resolved, ctx)  # every trial trains on the subset
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per failure is ours to say
         try:
@@ -204,26 +262,56 @@ class TuneStage(Stage[TuneParams]):
         finally:
             optuna.logging.set_verbosity(verbosity)
 
-    def _search(self, ctx: StageContext) -> StageResult:
+    def _study(self, ctx: StageContext, worker: int = 0, attach_at: int | None = None) -> Study:
         r = self.resolved
-        dims = parse_space(r["space"])
-        objectives: list[str] = r["objectives"]
-        study = Study(
+        return Study(
             prefix=(ctx.node_key or "tune")[:16],
             workdir=ctx.workdir,
-            objectives=objectives,
+            objectives=r["objectives"],
             sampler=r["sampler"],
             seed=ctx.seed,
             prune=r["prune"],
             prune_startup_trials=r["prune_startup_trials"],
             prune_warmup_epochs=r["prune_warmup_epochs"],
+            settings=r["sampler_settings"],
+            worker=worker,
+            attach_at=attach_at,
         )
-        ran = study.optimize(
-            lambda trial: self._objective(trial, dims, objectives, ctx, study),
-            r["n_trials"],
-            r["timeout"],
-        )
-        return self._result(study, ctx, ran)
+
+    def _trials(self, ctx: StageContext, study: Study) -> Any:
+        dims = parse_space(self.resolved["space"])
+        return lambda trial: self._objective(trial, dims, study.objectives, ctx, study)
+
+    def _search(self, ctx: StageContext) -> StageResult:
+        r = self.resolved
+        study = self._study(ctx)
+        # Parallel only on a study in files (the workers' one channel), with trials to share.
+        workers = min(r["parallel_trials"], study.missing(r["n_trials"]))
+        if workers > 1 and ctx.workdir is not None:
+            total = study.before + study.missing(r["n_trials"])  # as Optuna's loop counts
+            trials = self._trials(ctx, study)
+            try:
+                run_in_workers(
+                    self,
+                    ctx,
+                    workers,
+                    (study.before, total, r["timeout"]),
+                    lambda: study.run_shared(trials, total, r["timeout"]),
+                )
+            finally:
+                study.fail_running()  # a trial of a worker that died
+            ran = study.ran_now()
+        else:
+            workers = 1
+            ran = study.optimize(self._trials(ctx, study), r["n_trials"], r["timeout"])
+        return self._result(study, ctx, ran, workers)
+
+    def run_trials(
+        self, ctx: StageContext, worker: int, attach_at: int, total: int, timeout: float | None
+    ) -> None:
+        """In a spawned worker of a parallel search: trials until the study holds `total`."""
+        study = self._study(ctx, worker, attach_at)
+        study.run_shared(self._trials(ctx, study), total, timeout)
 
     def _objective(
         self,
@@ -235,6 +323,8 @@ class TuneStage(Stage[TuneParams]):
     ) -> Any:
         """Train one trial; its values in `objectives` order (NaN marks a failed trial)."""
         values = {dim.name: dim.suggest(trial) for dim in dims}
+        if self.resolved["parallel_trials"] > 1:
+            trial.set_user_attr("worker", study.worker)
         callbacks = [pruning_callback(trial)] if self.resolved["prune"] else []
         start = time.perf_counter()
         try:
@@ -285,7 +375,7 @@ class TuneStage(Stage[TuneParams]):
             retrained.append(trial.number)
         return model
 
-    def _result(self, study: Study, ctx: StageContext, ran: int) -> StageResult:
+    def _result(self, study: Study, ctx: StageContext, ran: int, workers: int) -> StageResult:
         from optuna.trial import TrialState
 
         objectives = study.objectives
@@ -315,6 +405,7 @@ class TuneStage(Stage[TuneParams]):
             "tune_best_trial": best.number,
             "tune_trial": best.number,
             "tune_val_accuracy": best.values[quality],
+            "train_samples": len(ctx.data.y_train),
         }
         info_front: dict[str, Any] = {}
         if len(objectives) > 1:
@@ -330,6 +421,13 @@ class TuneStage(Stage[TuneParams]):
                 "objectives": objectives,
                 **info_front,
                 "trials_run_now": ran,
+                # What the sampler did, so the row re-derives: its effective settings and seed.
+                "sampler": {
+                    "name": self.resolved["sampler"],
+                    **self.resolved["sampler_settings"],
+                    "seed": study.sampler_seed,
+                },
+                "parallel_trials": workers,
                 "retrained_trials": retrained,
                 "storage": str(storage) if storage is not None else None,
                 "trials": [trial_info(t) for t in trials],

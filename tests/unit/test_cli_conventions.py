@@ -171,7 +171,7 @@ def test_a_wrong_executor_in_the_environment_is_a_usage_error(
 ) -> None:
     result = invoke("run", str(recipe), env={"EFFDL_EXECUTOR": "slurm"})
     assert result.exit_code == 2
-    assert "'slurm' is not one of 'local', 'process', 'ray'" in result.output
+    assert "'slurm' is not one of 'auto', 'local', 'process', 'ray'" in result.output
     assert not fake_run.calls
 
 
@@ -201,6 +201,13 @@ def test_executor_and_jobs_come_from_the_environment_unless_given(
     invoke("run", str(recipe), "--executor", "local", "-j", "1", env=env)
     chosen = [(call["executor"], call["jobs"]) for call in fake_run.calls]
     assert chosen == [("process", 3), ("local", 1)]
+
+
+def test_the_default_executor_is_auto_with_a_worker_per_core(
+    recipe: Path, fake_run: FakeRun
+) -> None:
+    invoke("run", str(recipe))
+    assert [(call["executor"], call["jobs"]) for call in fake_run.calls] == [("auto", None)]
 
 
 def test_effdl_results_is_the_default_root_of_run_directories(

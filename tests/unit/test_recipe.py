@@ -62,8 +62,8 @@ CASES = [
         "unknown top-level key",
         "name: t\npipline: []\n",
         "r.yaml:2: pipline: unknown key 'pipline' (did you mean 'pipeline'?); allowed keys: "
-        "baseline, data, description, deterministic, model, name, pipeline, replicates, seed, "
-        "tracking, train",
+        "baseline, data, description, deterministic, measure, model, name, pipeline, replicates, "
+        "seed, tracking, train",
     ),
     (
         "typo in a nested train section",
