@@ -78,6 +78,11 @@ class Node:
     deterministic: bool = False  # TensorFlow op determinism while it runs
 
     @property
+    def needs(self) -> list[str]:
+        """The nodes that must be built before this one: its parent, then its dependencies."""
+        return ([self.parent] if self.parent else []) + list(self.deps)
+
+    @property
     def short(self) -> str:
         return self.key[:12]
 

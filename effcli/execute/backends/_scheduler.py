@@ -138,7 +138,7 @@ def _heights(plan: Plan, needed: set[str]) -> dict[str, int]:
     after: dict[str, list[str]] = {key: [] for key in needed}
     for key in needed:
         node = plan.nodes[key]
-        for before in ([node.parent] if node.parent else []) + list(node.deps):
+        for before in node.needs:
             if before in after:
                 after[before].append(key)
     height: dict[str, int] = {}
@@ -154,5 +154,5 @@ def _heights(plan: Plan, needed: set[str]) -> dict[str, int]:
 def _ready(node: Node, done: set[str], failed: dict[str, str], busy: set[str]) -> bool:
     if node.key in done or node.key in failed or node.key in busy:
         return False
-    needs = ([node.parent] if node.parent else []) + list(node.deps)
+    needs = node.needs
     return all(key in done for key in needs)

@@ -56,7 +56,7 @@ def side_by_side(plan: Plan, pending: list[Variant], workspace: Workspace) -> in
     def level(key: str) -> int:
         if key not in depth:
             node = plan.nodes[key]
-            needs = [k for k in ([node.parent] if node.parent else []) + list(node.deps)]
+            needs = node.needs
             depth[key] = 1 + max((level(k) for k in needs if k in todo), default=-1)
         return depth[key]
 

@@ -29,7 +29,7 @@ class LocalExecutor(Executor):
             if workspace.node_done(key):
                 return ""
             node = plan.nodes[key]
-            for need in ([node.parent] if node.parent else []) + list(node.deps):
+            for need in node.needs:
                 error = ensure(need)
                 if error:
                     return error
