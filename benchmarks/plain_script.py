@@ -31,7 +31,7 @@ The early-stopping rule above is written as a small callback: keras' EarlyStoppi
 first `start_from_epoch` epochs for the best epoch and restores weights only when it stops, so it
 would run a different number of epochs than effdl.
 
-Usage: python benchmarks/plain_script.py --out DIR [--epochs N] [--quiet]
+Usage: python benchmarks/plain_script.py --out DIR [--epochs N] [--threads N] [--quiet]
 """
 
 from __future__ import annotations
@@ -277,9 +277,20 @@ def main() -> None:
         "--epochs", type=int, help="training epochs (fine-tunes capped at it); default: 20"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final JSON line")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="TensorFlow intra-op threads (effdl trains every node with 1); default: "
+        "TensorFlow's own choice, one per core",
+    )
     args = parser.parse_args()
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     train_epochs = args.epochs or TRAIN_EPOCHS
     prune_epochs = min(PRUNE_EPOCHS, train_epochs)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,14 @@ def write_csv(folder: Path) -> dict[str, object]:
 WRITERS = {"npz": write_npz, "image_folder": write_images, "cifar10": write_cifar, "csv": write_csv}
 
 
-@pytest.mark.parametrize("source", list(WRITERS))
+# cifar10 (2+ min) and npz run in `make test-all`; csv and image folders in `make test`.
+SLOW_SOURCES = {"cifar10", "npz"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [pytest.param(s, marks=[pytest.mark.full] if s in SLOW_SOURCES else []) for s in WRITERS],
+)
 def test_quickstart_runs_with_only_its_data_block_changed(tmp_path: Path, source: str) -> None:
     folder = project(tmp_path)
     data = WRITERS[source](folder)

@@ -74,7 +74,11 @@ def test_the_parity_suite_covers_every_executor() -> None:
     assert {"process", "ray"} <= set(PARALLEL)
 
 
-@pytest.mark.parametrize("executor", PARALLEL)
+# Ray (an optional extra; over a minute to start here) runs in `make test-all`.
+@pytest.mark.parametrize(
+    "executor",
+    [pytest.param(e, marks=[pytest.mark.full] if e == "ray" else []) for e in PARALLEL],
+)
 def test_parallel_executors_match_local(local_run: Path, executor: str) -> None:
     folder = local_run
     run = effdl("run", "r.yaml", "--out", executor, "--executor", executor, "-j", "2", cwd=folder)

@@ -153,6 +153,7 @@ def test_a_tabular_baseline_is_a_linear_model_with_the_same_export(tmp_path: Pat
     assert layers["weight_dtypes"].get("int8")  # exported like the recipe's variants
 
 
+@pytest.mark.full  # reruns the recipe with op determinism; `make test-all`
 def test_deterministic_nodes_run_with_op_determinism(tmp_path: Path) -> None:
     folder = project(tmp_path)
     doc = {**RECIPE, "replicates": 1, "deterministic": True, "name": "det"}

@@ -103,6 +103,7 @@ def test_post_training_modes_store_what_they_promise(workdir: Path) -> None:
         assert float(row["tflite_accuracy"]) > float(float_row["tflite_accuracy"]) - 0.05
 
 
+@pytest.mark.full  # 80 s here; clustering and pruning each keep their own tests in `make test`
 def test_pcqat_keeps_both_the_zeros_and_the_clusters(workdir: Path) -> None:
     rows = run(
         workdir,
